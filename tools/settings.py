@@ -1,0 +1,86 @@
+"""Settings for the tools layer: embeddings, document store, caches and the PMS.
+
+Read once at an edge (the worker, or the `tools.ingest` / `tools.search` CLIs) and passed
+down; nothing below this module reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EmbeddingsProvider = Literal["openai", "openai-compatible", "fastembed", "hashing"]
+PMSBackend = Literal["demo", "apaleo"]
+
+
+class ToolsSettings(BaseSettings):
+    """Environment-backed settings shared by every edge that builds tools."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Shared infrastructure
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    data_dir: Path = Field(default=Path(".data"), alias="DATA_DIR")
+
+    # Embeddings
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
+    embeddings_provider: EmbeddingsProvider | None = Field(
+        default=None, alias="EMBEDDINGS_PROVIDER"
+    )
+    embeddings_model: str | None = Field(default=None, alias="EMBEDDINGS_MODEL")
+    embeddings_base_url: str | None = Field(default=None, alias="EMBEDDINGS_BASE_URL")
+    embeddings_api_key: SecretStr | None = Field(default=None, alias="EMBEDDINGS_API_KEY")
+    embeddings_timeout_s: float = Field(default=15.0, gt=0, alias="EMBEDDINGS_TIMEOUT_S")
+
+    # Document store (Qdrant)
+    qdrant_url: str | None = Field(default=None, alias="QDRANT_URL")
+    qdrant_api_key: SecretStr | None = Field(default=None, alias="QDRANT_API_KEY")
+    qdrant_path: Path | None = Field(default=None, alias="QDRANT_PATH")
+    qdrant_collection: str = Field(default="documents", alias="QDRANT_COLLECTION")
+    qdrant_timeout_s: float = Field(default=5.0, gt=0, alias="QDRANT_TIMEOUT_S")
+    chunk_size: int = Field(default=800, ge=100, le=8000, alias="CHUNK_SIZE")
+    chunk_overlap: int = Field(default=120, ge=0, le=2000, alias="CHUNK_OVERLAP")
+    search_min_score: float = Field(default=0.2, ge=-1.0, le=1.0, alias="SEARCH_MIN_SCORE")
+
+    # PMS
+    pms_backend: PMSBackend = Field(default="demo", alias="PMS_BACKEND")
+    pms_demo_path: Path | None = Field(default=None, alias="PMS_DEMO_PATH")
+    apaleo_client_id: str | None = Field(default=None, alias="APALEO_CLIENT_ID")
+    apaleo_client_secret: SecretStr | None = Field(default=None, alias="APALEO_CLIENT_SECRET")
+    apaleo_base_url: str = Field(default="https://api.apaleo.com", alias="APALEO_BASE_URL")
+    apaleo_identity_url: str = Field(
+        default="https://identity.apaleo.com", alias="APALEO_IDENTITY_URL"
+    )
+    pms_timeout_s: float = Field(default=8.0, gt=0, alias="PMS_TIMEOUT_S")
+
+    @model_validator(mode="after")
+    def _check_backends(self) -> ToolsSettings:
+        if self.pms_backend == "apaleo" and not (
+            self.apaleo_client_id and self.apaleo_client_secret
+        ):
+            raise ValueError(
+                "PMS_BACKEND=apaleo needs APALEO_CLIENT_ID and APALEO_CLIENT_SECRET"
+            )
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("CHUNK_OVERLAP must be smaller than CHUNK_SIZE")
+        return self
+
+    @property
+    def resolved_embeddings_provider(self) -> EmbeddingsProvider:
+        """The provider in force: explicit, else OpenAI when a key is set, else hashing."""
+        if self.embeddings_provider is not None:
+            return self.embeddings_provider
+        return "openai" if self.openai_api_key is not None else "hashing"
+
+    @property
+    def resolved_qdrant_path(self) -> Path:
+        return self.qdrant_path or self.data_dir / "qdrant"
+
+    @property
+    def resolved_pms_demo_path(self) -> Path:
+        return self.pms_demo_path or self.data_dir / "demo_pms.sqlite3"
