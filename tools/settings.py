@@ -36,6 +36,14 @@ class ToolsSettings(BaseSettings):
     embeddings_base_url: str | None = Field(default=None, alias="EMBEDDINGS_BASE_URL")
     embeddings_api_key: SecretStr | None = Field(default=None, alias="EMBEDDINGS_API_KEY")
     embeddings_timeout_s: float = Field(default=15.0, gt=0, alias="EMBEDDINGS_TIMEOUT_S")
+    embeddings_dimensions: int | None = Field(default=None, gt=0, alias="EMBEDDINGS_DIMENSIONS")
+    embeddings_batch_size: int = Field(default=64, ge=1, le=2048, alias="EMBEDDINGS_BATCH_SIZE")
+    embeddings_concurrency: int = Field(default=4, ge=1, le=64, alias="EMBEDDINGS_CONCURRENCY")
+    embeddings_max_retries: int = Field(default=4, ge=0, le=10, alias="EMBEDDINGS_MAX_RETRIES")
+    embeddings_cache_size: int = Field(default=10_000, ge=0, alias="EMBEDDINGS_CACHE_SIZE")
+    embeddings_cache_ttl_s: int = Field(
+        default=30 * 24 * 3600, ge=0, alias="EMBEDDINGS_CACHE_TTL_S"
+    )
 
     # Document store (Qdrant)
     qdrant_url: str | None = Field(default=None, alias="QDRANT_URL")
@@ -46,6 +54,7 @@ class ToolsSettings(BaseSettings):
     chunk_size: int = Field(default=800, ge=100, le=8000, alias="CHUNK_SIZE")
     chunk_overlap: int = Field(default=120, ge=0, le=2000, alias="CHUNK_OVERLAP")
     search_min_score: float = Field(default=0.2, ge=-1.0, le=1.0, alias="SEARCH_MIN_SCORE")
+    ingest_max_file_mb: float = Field(default=20.0, gt=0, alias="INGEST_MAX_FILE_MB")
 
     # PMS
     pms_backend: PMSBackend = Field(default="demo", alias="PMS_BACKEND")

@@ -1,0 +1,157 @@
+"""The worker CLI: `python -m agent start | dev | console [--text] | download-files`.
+
+Settings are read and checked here, once; a bad or missing setting ends the program with one
+line on stderr naming the variable, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import logging
+import sys
+from collections.abc import Sequence
+
+from agent.settings import RunMode, SettingsError, WorkerSettings, load_settings
+
+logger = logging.getLogger("agent.cli")
+
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m agent",
+        description="The LiveKit voice worker whose brain is a LangGraph graph.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("start", help="run the worker for production (JSON logs, draining)")
+    commands.add_parser("dev", help="run the worker for development (readable debug logs)")
+    console = commands.add_parser(
+        "console", help="talk to the agent locally, without a LiveKit server"
+    )
+    console.add_argument(
+        "--text",
+        action="store_true",
+        help="type instead of speaking; needs no STT/TTS keys and no audio device",
+    )
+    console.add_argument(
+        "--metadata",
+        metavar="JSON",
+        help='dispatch metadata for the text console, e.g. \'{"language": "de"}\'',
+    )
+    commands.add_parser(
+        "download-files", help="fetch model files (plugins, local embeddings) ahead of time"
+    )
+    return parser
+
+
+def _mode(args: argparse.Namespace) -> RunMode:
+    if args.command == "console":
+        return "console-text" if args.text else "console"
+    mode: RunMode = args.command
+    return mode
+
+
+def _configure_logs(settings: WorkerSettings, mode: RunMode) -> None:
+    from agent.logging_setup import configure_logging
+
+    configure_logging(
+        level=settings.resolved_log_level(mode),
+        fmt=settings.resolved_log_format(mode, stream_is_tty=sys.stderr.isatty()),
+        secrets=settings.secret_values(),
+    )
+
+
+def download_files(settings: WorkerSettings) -> int:
+    """Run every LiveKit plugin's download step, then fetch the local embedding models."""
+    from livekit.agents import Plugin
+
+    importlib.import_module("agent.providers")  # registers the silero/deepgram/openai plugins
+    for plugin in Plugin.registered_plugins:
+        logger.info("downloading files for %s", plugin.package)
+        plugin.download_files()
+    if importlib.util.find_spec("tools.embeddings") is None:
+        logger.info("no local embedding models to download")
+        return 0
+    download_models = getattr(importlib.import_module("tools.embeddings"), "download_models", None)
+    if download_models is None:
+        logger.info("no local embedding models to download")
+        return 0
+    result = download_models(settings)
+    if inspect.isawaitable(result):
+        asyncio.run(_await(result))
+    logger.info("downloads finished")
+    return 0
+
+
+async def _await(awaitable: object) -> None:
+    await awaitable  # type: ignore[misc]
+
+
+def _run_voice_console(settings: WorkerSettings) -> int:
+    import click
+    from livekit.agents.cli import _legacy
+
+    from agent.server import build_server
+
+    try:
+        _legacy._run_console(
+            server=build_server(settings),
+            input_device=None,
+            output_device=None,
+            mode="audio",
+            record=False,
+            log_level=settings.resolved_log_level("console"),
+        )
+    except click.exceptions.Exit as exit_:
+        return int(exit_.exit_code)
+    return 0
+
+
+def _run_text_console(settings: WorkerSettings, metadata_json: str | None) -> int:
+    from agent.console import run_text_console
+
+    try:
+        return asyncio.run(
+            run_text_console(
+                settings, stdin=sys.stdin, stdout=sys.stdout, metadata_json=metadata_json
+            )
+        )
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _run_worker(settings: WorkerSettings, *, devmode: bool) -> int:
+    from agent.server import build_server, serve
+
+    server = build_server(settings)
+    return asyncio.run(serve(server, devmode=devmode, drain_timeout_s=settings.drain_timeout_s))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m agent` and the `voice-agent` script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    mode = _mode(args)
+    try:
+        settings = load_settings(mode)
+    except SettingsError as exc:
+        sys.stderr.write(f"voice-agent: {exc}\n")
+        return EXIT_CONFIG
+    if mode == "console":
+        # LiveKit's voice console draws its own terminal UI and log view.
+        return _run_voice_console(settings)
+    _configure_logs(settings, mode)
+    if mode == "console-text":
+        return _run_text_console(settings, args.metadata)
+    if mode == "download-files":
+        return download_files(settings)
+    return _run_worker(settings, devmode=mode == "dev")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Which graph output may be spoken, token usage, and speech-segment flushing.
+
+Speech discipline: a message from LangGraph's `messages` stream is spoken only when it is
+an AIMessage(Chunk) produced inside a speaking node. A node is named by its path through
+nested graphs (`"agent/model"`); a speaking entry matches that path or any prefix of it,
+so `"agent"` speaks everything its subgraph says and `"agent/model"` only its model node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata, add_usage
+from livekit.agents import llm
+from livekit.agents.types import FlushSentinel
+from livekit.agents.voice import Agent, ModelSettings
+
+__all__ = [
+    "FLUSH_MARKER",
+    "SpeechFilter",
+    "UsageTally",
+    "flush_chunk",
+    "graph_llm_node",
+    "speech_segments",
+]
+
+FLUSH_MARKER = "graph_llm_flush"
+"""`ChoiceDelta.extra` key of a content-less chunk marking a point where speech should be
+flushed to TTS (before a pause, e.g. while a tool runs)."""
+
+
+class SpeechFilter:
+    """Decides whether a streamed message belongs to a speaking node (one per turn: it
+    caches by checkpoint namespace, which is unique per task)."""
+
+    def __init__(self, speaking_nodes: Sequence[str]) -> None:
+        self._paths = tuple(tuple(p for p in node.split("/") if p) for node in speaking_nodes)
+        self._cache: dict[str, bool] = {}
+
+    @staticmethod
+    def node_path(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+        """Node names from the root graph down to the node that produced the message."""
+        namespace = str(metadata.get("langgraph_checkpoint_ns") or "")
+        path = tuple(part.split(":", 1)[0] for part in namespace.split("|") if part)
+        if path:
+            return path
+        node = metadata.get("langgraph_node")
+        return (str(node),) if node else ()
+
+    def is_speaking(self, metadata: Mapping[str, Any]) -> bool:
+        key = str(metadata.get("langgraph_checkpoint_ns") or metadata.get("langgraph_node"))
+        cached = self._cache.get(key)
+        if cached is None:
+            path = self.node_path(metadata)
+            cached = any(path[: len(p)] == p for p in self._paths if p)
+            self._cache[key] = cached
+        return cached
+
+    def speakable(self, message: BaseMessage, metadata: Mapping[str, Any]) -> str:
+        """The text of `message` that may reach TTS ("" for anything else)."""
+        if not isinstance(message, AIMessage) or not self.is_speaking(metadata):
+            return ""
+        # `.text` keeps only text blocks: tool-call argument chunks carry none
+        return str(message.text)
+
+
+class UsageTally:
+    """Sums `usage_metadata` over every model call of a turn, speaking or not."""
+
+    def __init__(self) -> None:
+        self._usage: UsageMetadata | None = None
+
+    def add(self, message: BaseMessage) -> None:
+        if isinstance(message, AIMessage) and message.usage_metadata:
+            self._usage = add_usage(self._usage, message.usage_metadata)
+
+    def completion_usage(self) -> llm.CompletionUsage | None:
+        if self._usage is None:
+            return None
+        usage = self._usage
+        input_details = usage.get("input_token_details") or {}
+        output_details = usage.get("output_token_details") or {}
+        cache_read = int(input_details.get("cache_read") or 0)
+        return llm.CompletionUsage(
+            completion_tokens=usage["output_tokens"],
+            prompt_tokens=usage["input_tokens"],
+            prompt_cached_tokens=cache_read,
+            cache_creation_tokens=int(input_details.get("cache_creation") or 0),
+            cache_read_tokens=cache_read,
+            reasoning_tokens=int(output_details.get("reasoning") or 0),
+            total_tokens=usage["total_tokens"],
+        )
+
+
+def flush_chunk(chunk_id: str) -> llm.ChatChunk:
+    return llm.ChatChunk(
+        id=chunk_id, delta=llm.ChoiceDelta(role="assistant", extra={FLUSH_MARKER: True})
+    )
+
+
+async def speech_segments(
+    chunks: AsyncIterable[llm.ChatChunk | str | FlushSentinel],
+) -> AsyncIterator[llm.ChatChunk | str | FlushSentinel]:
+    """Turn GraphLLM's flush markers into LiveKit `FlushSentinel`s.
+
+    Sentence-splitting TTS holds the last sentence until more text arrives; a sentinel
+    makes LiveKit synthesize it now, so "One moment." is heard while a slow tool runs.
+    """
+    async for chunk in chunks:
+        if (
+            isinstance(chunk, llm.ChatChunk)
+            and chunk.delta is not None
+            and chunk.delta.extra
+            and FLUSH_MARKER in chunk.delta.extra
+        ):
+            yield FlushSentinel()
+            continue
+        yield chunk
+
+
+def graph_llm_node(
+    agent: Agent,
+    chat_ctx: llm.ChatContext,
+    tools: list[llm.Tool],
+    model_settings: ModelSettings,
+) -> AsyncIterator[llm.ChatChunk | str | FlushSentinel]:
+    """An `Agent.llm_node` for GraphLLM: the default node with speech flushing.
+
+    Use it from an Agent subclass::
+
+        def llm_node(self, chat_ctx, tools, model_settings):
+            return graph_llm_node(self, chat_ctx, tools, model_settings)
+    """
+    return speech_segments(Agent.default.llm_node(agent, chat_ctx, tools, model_settings))

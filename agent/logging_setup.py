@@ -1,0 +1,182 @@
+"""Log output for the worker: readable text in development, one JSON object per line in production.
+
+Every line about a call carries its `room`, `job_id` and `conversation_id`. Inside a job those
+ids are registered with LiveKit's own per-job log fields (`JobContext.log_context_fields`, which
+also travel with records that job processes forward to the main process) and with a context
+variable for code that runs outside a job, such as the text console. Known secret values are
+scrubbed from every formatted line as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import traceback
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import IO, Any, Literal, Protocol
+
+import orjson
+
+__all__ = [
+    "CONTEXT_FIELDS",
+    "JsonFormatter",
+    "LogContextFilter",
+    "RedactingFormatter",
+    "TextFormatter",
+    "bind_log_fields",
+    "configure_logging",
+]
+
+# The ids that tie a log line to one call, in the order text lines show them.
+CONTEXT_FIELDS = ("room", "job_id", "conversation_id")
+_NOISY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "openai",
+    "urllib3",
+    "websockets",
+    "aiohttp.access",
+    "livekit",
+    "asyncio",
+    "qdrant_client",
+)
+_REDACTED = "[redacted]"
+_RESERVED = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "taskName"}
+)
+
+_log_fields: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "voice_agent_log_fields", default=None
+)
+
+
+class _HasLogContext(Protocol):
+    @property
+    def log_context_fields(self) -> dict[str, Any]: ...
+
+
+def bind_log_fields(job_ctx: _HasLogContext | None = None, **fields: str | None) -> None:
+    """Attach ids to every later log line of this call (this task and the tasks it starts)."""
+    clean = {key: value for key, value in fields.items() if value}
+    _log_fields.set({**(_log_fields.get() or {}), **clean})
+    if job_ctx is not None:
+        job_ctx.log_context_fields.update(clean)
+
+
+class LogContextFilter(logging.Filter):
+    """Copies the bound ids onto records that do not carry them already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_log_fields.get() or {}).items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _RESERVED and not key.startswith("_")
+    }
+
+
+def _exception_text(record: logging.LogRecord, message: str) -> str | None:
+    if record.exc_info:
+        return "".join(traceback.format_exception(*record.exc_info)).rstrip()
+    # Records forwarded from job processes already carry the traceback inside the message.
+    if record.exc_text and record.exc_text not in message:
+        return record.exc_text
+    return None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the call ids, then extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        extras = _extras(record)
+        for key in CONTEXT_FIELDS:
+            if key in extras:
+                entry[key] = extras.pop(key)
+        entry.update(extras)
+        if (exc := _exception_text(record, message)) is not None:
+            entry["exception"] = exc
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """`12:00:01 INFO  agent.server  message  room=… job_id=… key=value`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        extras = _extras(record)
+        ordered = [(key, extras.pop(key)) for key in CONTEXT_FIELDS if key in extras]
+        ordered.extend(sorted(extras.items()))
+        tail = " ".join(f"{key}={value}" for key, value in ordered)
+        message = record.getMessage()
+        line = f"{when} {record.levelname:<7} {record.name}  {message}"
+        if tail:
+            line = f"{line}  {tail}"
+        if (exc := _exception_text(record, message)) is not None:
+            line = f"{line}\n{exc}"
+        return line
+
+
+class RedactingFormatter(logging.Formatter):
+    """Wraps a formatter and replaces every known secret value in its output."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        # Longest first, so a secret that contains another is replaced whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self._inner.format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, _REDACTED)
+        return text
+
+
+class _VoiceAgentHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler this module installs, so configuring twice replaces it."""
+
+
+def configure_logging(
+    *,
+    level: str,
+    fmt: Literal["text", "json"],
+    secrets: Iterable[str] = (),
+    stream: IO[str] | None = None,
+) -> logging.Handler:
+    """Install the worker's root log handler (replacing a previous one) and return it."""
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if isinstance(existing, _VoiceAgentHandler):
+            root.removeHandler(existing)
+            existing.close()
+    handler = _VoiceAgentHandler(stream or sys.stderr)
+    inner = JsonFormatter() if fmt == "json" else TextFormatter()
+    handler.setFormatter(RedactingFormatter(inner, secrets))
+    handler.addFilter(LogContextFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
+    # Our own loggers and LiveKit's agent framework follow the chosen level.
+    for name in ("agent", "workflows", "tools", "livekit.agents", "livekit.plugins"):
+        logging.getLogger(name).setLevel(level)
+    return handler

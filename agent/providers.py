@@ -1,0 +1,242 @@
+"""Speech providers for the voice session: STT, TTS and VAD built from one typed config.
+
+`MediaConfig` is the slice of the worker settings this module needs; `MediaConfig.from_settings`
+reads it off any settings object by attribute name, so the settings class and this module
+can evolve separately. Nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from livekit.agents import stt, tts, vad
+from livekit.plugins import deepgram, openai, silero
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+STTProvider = Literal["deepgram", "openai"]
+TTSProvider = Literal["openai", "deepgram"]
+TurnDetection = Literal["vad", "stt"]
+
+DEFAULT_DEEPGRAM_STT_MODEL = "nova-3"
+DEFAULT_OPENAI_STT_MODEL = "gpt-4o-mini-transcribe"
+DEFAULT_OPENAI_TTS_MODEL = "gpt-4o-mini-tts"
+DEFAULT_OPENAI_TTS_VOICE = "ash"
+DEFAULT_DEEPGRAM_TTS_MODEL = "aura-2-andromeda-en"
+# Deepgram's code for "detect and switch languages"; OpenAI spells it detect_language
+MULTILINGUAL = "multi"
+
+# config fields read from a differently named settings attribute (a comma-separated list)
+_SETTINGS_ATTRS = {"stt_providers": "stt_provider", "tts_providers": "tts_provider"}
+
+
+def env_name(field: str) -> str:
+    """The environment variable behind a config field."""
+    return _SETTINGS_ATTRS.get(field, field).upper()
+
+
+class MediaConfigError(ValueError):
+    """A media setting is missing or invalid; the message is one line naming the variable."""
+
+
+def _provider_list(value: Any, allowed: tuple[str, ...], field: str) -> tuple[str, ...]:
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    items = [str(part).strip().lower() for part in parts if str(part).strip()]
+    variable = env_name(field)
+    if not items:
+        raise ValueError(f"{variable} must name one or more of {', '.join(allowed)}")
+    for item in items:
+        if item not in allowed:
+            raise ValueError(
+                f"{variable} has unknown provider {item!r}; "
+                f"expected one or more of {', '.join(allowed)}"
+            )
+    if len(set(items)) != len(items):
+        raise ValueError(f"{variable} lists a provider twice")
+    return tuple(items)
+
+
+class MediaConfig(BaseModel):
+    """What the STT/TTS/VAD factories and the session need from the worker settings.
+
+    The first provider of each list is the primary; a longer list builds a fallback chain in
+    that order. `stt_model`, `tts_model` and `tts_voice` apply to the primary only; fallbacks
+    use their provider's default so a model name never reaches the wrong vendor.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    stt_providers: tuple[STTProvider, ...] = ("deepgram",)
+    stt_model: str | None = None
+    stt_language: str = Field(default="en-US", min_length=2)
+    deepgram_api_key: SecretStr | None = None
+    tts_providers: tuple[TTSProvider, ...] = ("openai",)
+    tts_model: str | None = None
+    tts_voice: str | None = None
+    openai_api_key: SecretStr | None = None
+    vad_activation_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    vad_min_silence_duration: float = Field(default=0.55, gt=0.0, le=5.0)
+    turn_detection: TurnDetection = "vad"
+    min_endpointing_delay: float = Field(default=0.5, ge=0.0, le=10.0)
+    max_endpointing_delay: float = Field(default=3.0, gt=0.0, le=30.0)
+    min_interruption_duration: float = Field(default=0.5, ge=0.0, le=10.0)
+    min_interruption_words: int = Field(default=0, ge=0, le=50)
+    preemptive_generation: bool = True
+    # None keeps the framework's choice (3 s from the agent's first words, none for outbound SIP)
+    aec_warmup_duration: float | None = Field(default=None, ge=0.0, le=30.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {
+            key: (None if isinstance(value, str) and not value.strip() else value)
+            for key, value in data.items()
+        }
+        for field, allowed in (
+            ("stt_providers", get_args(STTProvider)),
+            ("tts_providers", get_args(TTSProvider)),
+        ):
+            if field in data:
+                data[field] = _provider_list(data[field] or "", allowed, field)
+        return data
+
+    @model_validator(mode="after")
+    def _check_delays(self) -> MediaConfig:
+        if self.max_endpointing_delay < self.min_endpointing_delay:
+            raise ValueError(
+                "MAX_ENDPOINTING_DELAY must be at least MIN_ENDPOINTING_DELAY "
+                f"({self.min_endpointing_delay} s)"
+            )
+        return self
+
+    @classmethod
+    def build(cls, **values: Any) -> MediaConfig:
+        """Validate `values`, turning pydantic's report into one line naming the variable."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise MediaConfigError(_one_line(exc)) from None
+
+    @classmethod
+    def from_settings(cls, settings: object) -> MediaConfig:
+        """Copy the media fields off a settings object (e.g. `WorkerSettings`) by name."""
+        values: dict[str, Any] = {}
+        for field in cls.model_fields:
+            attr = _SETTINGS_ATTRS.get(field, field)
+            if not hasattr(settings, attr):
+                raise MediaConfigError(
+                    f"{type(settings).__name__} has no {attr!r} ({env_name(field)})"
+                )
+            values[field] = getattr(settings, attr)
+        return cls.build(**values)
+
+    def missing_keys(self) -> list[str]:
+        """One line per provider whose API key is absent, e.g. for a start-up check."""
+        problems: list[str] = []
+        for kind, providers in (("STT", self.stt_providers), ("TTS", self.tts_providers)):
+            for provider in providers:
+                if self._key_for(provider) is None:
+                    problems.append(_missing_key_message(provider, kind))
+        return problems
+
+    def _key_for(self, provider: str) -> str | None:
+        secret = self.deepgram_api_key if provider == "deepgram" else self.openai_api_key
+        value = secret.get_secret_value() if secret is not None else ""
+        return value or None
+
+    def _require_key(self, provider: str, kind: str) -> str:
+        key = self._key_for(provider)
+        if key is None:
+            raise MediaConfigError(_missing_key_message(provider, kind))
+        return key
+
+
+def _missing_key_message(provider: str, kind: str) -> str:
+    return f"{_key_env(provider)} is required because {kind}_PROVIDER includes {provider}"
+
+
+def _key_env(provider: str) -> str:
+    return env_name("deepgram_api_key" if provider == "deepgram" else "openai_api_key")
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors(include_input=False)[0]
+    location = error.get("loc") or ()
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{env_name(str(location[0]))}: {message}" if location else message
+
+
+def _build_one_stt(config: MediaConfig, provider: STTProvider, *, primary: bool) -> stt.STT:
+    key = config._require_key(provider, "STT")
+    model = config.stt_model if primary else None
+    if provider == "deepgram":
+        return deepgram.STT(
+            model=model or DEFAULT_DEEPGRAM_STT_MODEL, language=config.stt_language, api_key=key
+        )
+    multilingual = config.stt_language == MULTILINGUAL
+    # OpenAI's transcription API takes the bare ISO-639-1 code
+    return openai.STT(
+        model=model or DEFAULT_OPENAI_STT_MODEL,
+        language="en" if multilingual else config.stt_language.split("-")[0],
+        detect_language=multilingual,
+        api_key=key,
+    )
+
+
+def build_stt(config: MediaConfig, *, vad: vad.VAD) -> stt.STT:
+    """The configured STT, or a `stt.FallbackAdapter` over all of them in order.
+
+    `vad` lets the fallback adapter stream providers that only transcribe whole utterances.
+    """
+    instances = [
+        _build_one_stt(config, provider, primary=index == 0)
+        for index, provider in enumerate(config.stt_providers)
+    ]
+    if len(instances) == 1:
+        return instances[0]
+    return stt.FallbackAdapter(instances, vad=vad)
+
+
+def _deepgram_tts_model(config: MediaConfig, *, primary: bool) -> str:
+    if not primary:
+        return DEFAULT_DEEPGRAM_TTS_MODEL
+    # an Aura model id names its voice (aura-2-thalia-en), so either setting may carry it
+    model = config.tts_model or config.tts_voice or DEFAULT_DEEPGRAM_TTS_MODEL
+    if not model.startswith("aura"):
+        variable = env_name("tts_model" if config.tts_model else "tts_voice")
+        raise MediaConfigError(
+            f"{variable}: Deepgram TTS needs an Aura model id such as "
+            f"{DEFAULT_DEEPGRAM_TTS_MODEL!r}, got {model!r}"
+        )
+    return model
+
+
+def _build_one_tts(config: MediaConfig, provider: TTSProvider, *, primary: bool) -> tts.TTS:
+    key = config._require_key(provider, "TTS")
+    if provider == "deepgram":
+        return deepgram.TTS(model=_deepgram_tts_model(config, primary=primary), api_key=key)
+    return openai.TTS(
+        model=(config.tts_model if primary else None) or DEFAULT_OPENAI_TTS_MODEL,
+        voice=(config.tts_voice if primary else None) or DEFAULT_OPENAI_TTS_VOICE,
+        api_key=key,
+    )
+
+
+def build_tts(config: MediaConfig) -> tts.TTS:
+    """The configured TTS, or a `tts.FallbackAdapter` over all of them in order."""
+    instances = [
+        _build_one_tts(config, provider, primary=index == 0)
+        for index, provider in enumerate(config.tts_providers)
+    ]
+    if len(instances) == 1:
+        return instances[0]
+    return tts.FallbackAdapter(instances)
+
+
+def build_vad(config: MediaConfig) -> vad.VAD:
+    """Load Silero VAD (the model ships inside the plugin). Blocking: call it in prewarm."""
+    return silero.VAD.load(
+        activation_threshold=config.vad_activation_threshold,
+        min_silence_duration=config.vad_min_silence_duration,
+    )

@@ -1,0 +1,326 @@
+"""The LiveKit worker: an `AgentServer` with explicit dispatch, a prewarm and the job entrypoint.
+
+One job is one call. The entrypoint reads the dispatch metadata, joins the room, picks the
+caller, builds the brain (the LangGraph graph behind `GraphLLM`) and the voice session, greets
+the caller in their language and returns; LiveKit keeps the job alive. When the caller hangs
+up the session closes, the job is asked to shut down, and the shutdown callback releases what
+the brain opened (checkpointer, clients), so the conversation's state is flushed.
+
+The entrypoint and prewarm are picklable objects holding the settings, because LiveKit sends
+them to its job processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from livekit import rtc
+from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, llm, vad
+from livekit.agents.voice.events import CloseEvent
+from livekit.agents.voice.room_io import RoomOptions
+from livekit.agents.worker import ServerEnvOption
+from prometheus_client import CollectorRegistry
+
+from agent.logging_setup import bind_log_fields
+from agent.metadata import DispatchMetadata, merge_participant_attributes, parse_dispatch_metadata
+from agent.metrics import WorkerMetrics
+
+if TYPE_CHECKING:
+    from agent.settings import WorkerSettings
+
+__all__ = [
+    "METRICS_KEY",
+    "VAD_KEY",
+    "BrainLike",
+    "Conversation",
+    "EntrypointDeps",
+    "JobEntrypoint",
+    "Prewarm",
+    "build_server",
+    "serve",
+    "start_conversation",
+]
+
+logger = logging.getLogger(__name__)
+
+VAD_KEY = "vad"
+METRICS_KEY = "metrics"
+
+
+class BrainLike(Protocol):
+    """What the entrypoint uses of `agent.brain.Brain`."""
+
+    @property
+    def llm(self) -> llm.LLM: ...
+    @property
+    def instructions(self) -> str: ...
+    @property
+    def thread_id(self) -> str: ...
+    @property
+    def has_side_effecting_tools(self) -> bool: ...
+    @property
+    def greeting(self) -> str: ...
+
+
+class BrainFactory(Protocol):
+    def __call__(
+        self,
+        settings: WorkerSettings,
+        metadata: DispatchMetadata,
+        *,
+        room_name: str,
+        caller_identity: str,
+        stack: contextlib.AsyncExitStack,
+        registry: CollectorRegistry | None = None,
+    ) -> Awaitable[BrainLike]: ...
+
+
+class SessionFactory(Protocol):
+    def __call__(
+        self, settings: WorkerSettings, *, llm: llm.LLM, vad: vad.VAD, allow_preemptive: bool
+    ) -> AgentSession[Any]: ...
+
+
+def voice_room_options(caller_identity: str) -> RoomOptions:
+    """Audio in and out with the caller, transcripts and `lk.chat` text; close when they leave."""
+    return RoomOptions(participant_identity=caller_identity, close_on_disconnect=True)
+
+
+def _build_brain(*args: Any, **kwargs: Any) -> Awaitable[BrainLike]:
+    from agent.brain import build_brain
+
+    return build_brain(*args, **kwargs)
+
+
+def _build_session(settings: WorkerSettings, **kwargs: Any) -> AgentSession[Any]:
+    from agent.session import build_session
+
+    return build_session(settings, **kwargs)
+
+
+def load_vad(settings: WorkerSettings) -> vad.VAD:
+    """Silero VAD with the configured thresholds; blocking, so it runs in prewarm."""
+    from agent.providers import MediaConfig, build_vad
+
+    return build_vad(MediaConfig.from_settings(settings))
+
+
+@dataclass(frozen=True)
+class EntrypointDeps:
+    """What the entrypoint builds a call from; tests swap in small fakes."""
+
+    build_brain: BrainFactory = _build_brain
+    build_session: SessionFactory = _build_session
+    load_vad: Callable[[WorkerSettings], vad.VAD | None] = load_vad
+    room_options: Callable[[str], RoomOptions] = voice_room_options
+
+
+@dataclass
+class Conversation:
+    """One running call: its session, its brain and the resources the brain opened."""
+
+    session: AgentSession[Any]
+    brain: BrainLike
+    caller_identity: str
+    stack: contextlib.AsyncExitStack
+    started_at: float = field(default_factory=time.monotonic)
+    _closed: bool = False
+
+    async def aclose(self, reason: str = "closed") -> None:
+        """Close the session, then release what the brain opened. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.session.aclose()
+        finally:
+            await self.stack.aclose()
+        logger.info(
+            "conversation ended",
+            extra={"reason": reason, "duration_s": round(time.monotonic() - self.started_at, 1)},
+        )
+
+
+async def _wait_for_caller(
+    ctx: JobContext, identity: str | None, timeout_s: float
+) -> rtc.RemoteParticipant | None:
+    try:
+        return await asyncio.wait_for(ctx.wait_for_participant(identity=identity), timeout_s)
+    except TimeoutError:
+        return None
+
+
+def _shutdown_when_closed(ctx: JobContext) -> Callable[[CloseEvent], None]:
+    def on_close(event: CloseEvent) -> None:
+        ctx.shutdown(reason=f"session closed: {event.reason.value}")
+
+    return on_close
+
+
+async def start_conversation(
+    ctx: JobContext,
+    settings: WorkerSettings,
+    deps: EntrypointDeps,
+    metrics: WorkerMetrics,
+    *,
+    vad_model: vad.VAD | None,
+) -> Conversation | None:
+    """Join, find the caller, build brain and session, greet. None when no caller came."""
+    bind_log_fields(ctx, room=ctx.room.name, job_id=ctx.job.id)
+    metadata, problems = parse_dispatch_metadata(ctx.job.metadata)
+
+    await ctx.connect()
+    caller = await _wait_for_caller(ctx, metadata.caller_identity, settings.caller_wait_timeout_s)
+    if caller is None:
+        logger.info(
+            "no caller joined within %.0f s; leaving the room", settings.caller_wait_timeout_s
+        )
+        return None
+    metadata, attribute_problems = merge_participant_attributes(metadata, caller.attributes)
+    problems.extend(attribute_problems)
+    if problems:
+        logger.warning("using defaults for bad dispatch metadata: %s", "; ".join(problems))
+        metrics.error("metadata", recoverable=True)
+    metrics.conversation_started(metadata_ok=not problems)
+    logger.info(
+        "caller joined",
+        extra={"caller": caller.identity, "metadata_fields": metadata.present_fields()},
+    )
+
+    stack = contextlib.AsyncExitStack()
+    try:
+        brain = await deps.build_brain(
+            settings,
+            metadata,
+            room_name=ctx.room.name,
+            caller_identity=caller.identity,
+            stack=stack,
+            registry=metrics.registry,
+        )
+        bind_log_fields(ctx, conversation_id=brain.thread_id)
+        session = deps.build_session(
+            settings,
+            llm=brain.llm,
+            vad=vad_model,  # type: ignore[arg-type]
+            allow_preemptive=not brain.has_side_effecting_tools,
+        )
+        conversation = Conversation(
+            session=session, brain=brain, caller_identity=caller.identity, stack=stack
+        )
+        metrics.observe_session(session)
+        metrics.observe_tools(brain.llm)
+        session.on("close", _shutdown_when_closed(ctx))
+        ctx.add_shutdown_callback(conversation.aclose)
+        await session.start(
+            agent=Agent(instructions=brain.instructions),
+            room=ctx.room,
+            room_options=deps.room_options(caller.identity),
+        )
+    except BaseException:
+        await stack.aclose()
+        raise
+    session.say(brain.greeting, allow_interruptions=True)
+    return conversation
+
+
+@dataclass(frozen=True)
+class JobEntrypoint:
+    """The `rtc_session` entrypoint: one call per job."""
+
+    settings: WorkerSettings
+    deps: EntrypointDeps = field(default_factory=EntrypointDeps)
+
+    async def __call__(self, ctx: JobContext) -> None:
+        metrics = ctx.proc.userdata.get(METRICS_KEY)
+        if not isinstance(metrics, WorkerMetrics):
+            metrics = WorkerMetrics(CollectorRegistry(auto_describe=True))
+        vad_model = ctx.proc.userdata.get(VAD_KEY)
+        if vad_model is None:
+            vad_model = await asyncio.to_thread(self.deps.load_vad, self.settings)
+        try:
+            conversation = await start_conversation(
+                ctx, self.settings, self.deps, metrics, vad_model=vad_model
+            )
+        except Exception:
+            metrics.error("startup")
+            logger.exception("could not start the conversation")
+            ctx.shutdown(reason="startup failed")
+            return
+        if conversation is None:
+            ctx.shutdown(reason="no caller")
+
+
+@dataclass(frozen=True)
+class Prewarm:
+    """Runs once per job process, before any job: load Silero VAD, create the metrics."""
+
+    settings: WorkerSettings
+    deps: EntrypointDeps = field(default_factory=EntrypointDeps)
+
+    def __call__(self, proc: JobProcess) -> None:
+        proc.userdata[VAD_KEY] = self.deps.load_vad(self.settings)
+        proc.userdata[METRICS_KEY] = WorkerMetrics(CollectorRegistry(auto_describe=True))
+
+
+def build_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -> AgentServer:
+    """The worker, registered under AGENT_NAME for explicit dispatch."""
+    deps = deps or EntrypointDeps()
+    multiproc_dir = None
+    if settings.prometheus_port is not None:
+        multiproc_dir = settings.resolved_prometheus_multiproc_dir
+    secret = settings.livekit_api_secret
+    server = AgentServer(
+        ws_url=settings.livekit_url,
+        api_key=settings.livekit_api_key,
+        api_secret=secret.get_secret_value() if secret is not None else None,
+        port=ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
+        drain_timeout=settings.drain_timeout_s,
+        prometheus_port=settings.prometheus_port,
+        prometheus_multiproc_dir=str(multiproc_dir) if multiproc_dir is not None else None,
+        setup_fnc=Prewarm(settings, deps),
+        preload_modules=["agent.server", "agent.brain", "agent.session"],
+    )
+    server.rtc_session(JobEntrypoint(settings, deps), agent_name=settings.agent_name)
+    return server
+
+
+async def serve(server: AgentServer, *, devmode: bool, drain_timeout_s: int) -> int:
+    """Run the worker until SIGINT/SIGTERM; in production drain running calls first."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    run_task = asyncio.create_task(server.run(devmode=devmode), name="agent_server_run")
+    stop_task = asyncio.create_task(stop.wait(), name="agent_server_stop")
+    try:
+        await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if run_task.done():
+            exc = run_task.exception()
+            if exc is not None:
+                logger.error("worker stopped: %s", exc)
+                return 1
+            return 0
+        logger.info("stopping: %s", "draining calls" if not devmode else "dev mode")
+        if not devmode:
+            try:
+                await server.drain(timeout=drain_timeout_s or None)
+            except TimeoutError:
+                logger.warning("drain timed out after %d s; closing", drain_timeout_s)
+        return 0
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        stop_task.cancel()
+        await server.aclose()
+        if not run_task.done():
+            run_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await run_task

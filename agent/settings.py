@@ -1,0 +1,271 @@
+"""The worker's one settings class, read once at start-up from the environment and `.env`.
+
+`load_settings(mode)` is the edge: it reads the environment, checks what the chosen run mode
+needs (LiveKit credentials for `start`/`dev`, provider keys for voice) and turns every problem
+into one readable line naming the variable, raised as `SettingsError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import SettingsConfigDict
+
+from tools.settings import ToolsSettings
+
+RunMode = Literal["start", "dev", "console", "console-text", "download-files"]
+STT_PROVIDERS = ("deepgram", "openai")
+TTS_PROVIDERS = ("openai", "deepgram")
+LogFormat = Literal["auto", "text", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+TurnDetection = Literal["vad", "stt"]
+
+_PROVIDER_KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "openai": "OPENAI_API_KEY"}
+_URL_SCHEMES = ("ws://", "wss://", "http://", "https://")
+
+
+class SettingsError(Exception):
+    """A configuration problem, phrased as one line fit for a terminal or a log."""
+
+
+class WorkerSettings(ToolsSettings):
+    """Everything the voice worker reads from its environment (plus the tools' settings)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
+    )
+
+    # LiveKit
+    livekit_url: str | None = Field(default=None, alias="LIVEKIT_URL")
+    livekit_api_key: str | None = Field(default=None, alias="LIVEKIT_API_KEY")
+    livekit_api_secret: SecretStr | None = Field(default=None, alias="LIVEKIT_API_SECRET")
+    agent_name: str = Field(default="voice-agent", min_length=1, alias="AGENT_NAME")
+    worker_port: int = Field(default=8081, ge=0, le=65535, alias="WORKER_PORT")
+    drain_timeout_s: int = Field(default=1800, ge=0, alias="DRAIN_TIMEOUT_S")
+    caller_wait_timeout_s: float = Field(default=60.0, gt=0, alias="CALLER_WAIT_TIMEOUT_S")
+
+    # Speech to text; a comma-separated list builds a fallback chain in that order
+    stt_provider: str = Field(default="deepgram", alias="STT_PROVIDER")
+    stt_model: str | None = Field(default=None, alias="STT_MODEL")
+    stt_language: str = Field(default="en-US", min_length=2, alias="STT_LANGUAGE")
+    deepgram_api_key: SecretStr | None = Field(default=None, alias="DEEPGRAM_API_KEY")
+
+    # The chat model inside the graph (OpenAI or any OpenAI-compatible endpoint)
+    llm_model: str = Field(default="gpt-4.1-mini", min_length=1, alias="LLM_MODEL")
+    llm_base_url: str | None = Field(default=None, alias="LLM_BASE_URL")
+    llm_api_key: SecretStr | None = Field(default=None, alias="LLM_API_KEY")
+    llm_temperature: float = Field(default=0.3, ge=0.0, le=2.0, alias="LLM_TEMPERATURE")
+    llm_timeout_s: float = Field(default=20.0, gt=0, alias="LLM_TIMEOUT_S")
+    llm_max_retries: int = Field(default=1, ge=0, le=10, alias="LLM_MAX_RETRIES")
+
+    # Text to speech; a comma-separated list builds a fallback chain in that order
+    tts_provider: str = Field(default="openai", alias="TTS_PROVIDER")
+    tts_model: str | None = Field(default=None, alias="TTS_MODEL")
+    tts_voice: str | None = Field(default=None, alias="TTS_VOICE")
+
+    # Voice activity detection (Silero) and turn handling
+    vad_activation_threshold: float = Field(
+        default=0.5, gt=0.0, lt=1.0, alias="VAD_ACTIVATION_THRESHOLD"
+    )
+    vad_min_silence_duration: float = Field(
+        default=0.55, gt=0.0, le=5.0, alias="VAD_MIN_SILENCE_DURATION"
+    )
+    turn_detection: TurnDetection = Field(default="vad", alias="TURN_DETECTION")
+    min_endpointing_delay: float = Field(
+        default=0.5, ge=0.0, le=10.0, alias="MIN_ENDPOINTING_DELAY"
+    )
+    max_endpointing_delay: float = Field(
+        default=3.0, gt=0.0, le=30.0, alias="MAX_ENDPOINTING_DELAY"
+    )
+    min_interruption_duration: float = Field(
+        default=0.5, ge=0.0, le=10.0, alias="MIN_INTERRUPTION_DURATION"
+    )
+    min_interruption_words: int = Field(default=0, ge=0, le=50, alias="MIN_INTERRUPTION_WORDS")
+    preemptive_generation: bool = Field(default=True, alias="PREEMPTIVE_GENERATION")
+    aec_warmup_duration: float | None = Field(
+        default=None, ge=0.0, le=30.0, alias="AEC_WARMUP_DURATION"
+    )
+
+    # The conversation
+    agent_instructions: str | None = Field(default=None, alias="AGENT_INSTRUCTIONS")
+    agent_greeting: str | None = Field(default=None, alias="AGENT_GREETING")
+    default_language: str = Field(default="en", min_length=2, alias="DEFAULT_LANGUAGE")
+    conversation_ttl_s: int = Field(default=7 * 24 * 3600, gt=0, alias="CONVERSATION_TTL_S")
+    checkpoint_sqlite_path: Path | None = Field(default=None, alias="CHECKPOINT_SQLITE_PATH")
+
+    # Operations
+    log_level: LogLevel | None = Field(default=None, alias="LOG_LEVEL")
+    log_format: LogFormat = Field(default="auto", alias="LOG_FORMAT")
+    prometheus_port: int | None = Field(default=None, ge=1, le=65535, alias="PROMETHEUS_PORT")
+    prometheus_multiproc_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+
+    @field_validator("livekit_url")
+    @classmethod
+    def _check_livekit_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(_URL_SCHEMES):
+            raise ValueError("expected a ws://, wss://, http:// or https:// URL")
+        return value
+
+    @field_validator("stt_provider", "tts_provider")
+    @classmethod
+    def _check_provider_list(cls, value: str, info: ValidationInfo) -> str:
+        allowed = STT_PROVIDERS if info.field_name == "stt_provider" else TTS_PROVIDERS
+        items = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if not items:
+            raise ValueError(f"expected one or more of {', '.join(allowed)}")
+        for item in items:
+            if item not in allowed:
+                raise ValueError(
+                    f"unknown provider {item!r}; expected one or more of {', '.join(allowed)}"
+                )
+        if len(set(items)) != len(items):
+            raise ValueError("lists a provider twice")
+        return ",".join(items)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            upper = value.strip().upper()
+            return None if not upper else ("WARNING" if upper == "WARN" else upper)
+        return value
+
+    @field_validator("llm_base_url", "livekit_api_key", "stt_model", "tts_model", "tts_voice")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _check_endpointing(self) -> WorkerSettings:
+        if self.max_endpointing_delay < self.min_endpointing_delay:
+            raise ValueError("MAX_ENDPOINTING_DELAY must be at least MIN_ENDPOINTING_DELAY")
+        return self
+
+    @property
+    def resolved_llm_api_key(self) -> SecretStr | None:
+        """LLM_API_KEY, else OPENAI_API_KEY (the same key usually serves both)."""
+        return self.llm_api_key or self.openai_api_key
+
+    @property
+    def resolved_checkpoint_sqlite_path(self) -> Path:
+        return self.checkpoint_sqlite_path or self.data_dir / "checkpoints.sqlite3"
+
+    @property
+    def resolved_prometheus_multiproc_dir(self) -> Path:
+        return self.prometheus_multiproc_dir or self.data_dir / "prometheus"
+
+    def resolved_log_level(self, mode: RunMode) -> str:
+        """LOG_LEVEL, else DEBUG for `dev`, WARNING in the consoles, INFO otherwise."""
+        if self.log_level is not None:
+            return self.log_level
+        if mode == "dev":
+            return "DEBUG"
+        return "WARNING" if mode in ("console", "console-text") else "INFO"
+
+    def resolved_log_format(self, mode: RunMode, *, stream_is_tty: bool) -> Literal["text", "json"]:
+        """LOG_FORMAT, else JSON for `start` (production) or when logs do not go to a terminal."""
+        if self.log_format != "auto":
+            return self.log_format
+        return "text" if stream_is_tty and mode != "start" else "json"
+
+    def secret_values(self) -> list[str]:
+        """Every secret's plain value, so log output can be scrubbed of them."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+    def problems_for(self, mode: RunMode) -> list[str]:
+        """What `mode` needs that is missing, one phrase per variable."""
+        problems: list[str] = []
+        if mode in ("start", "dev"):
+            if self.livekit_url is None:
+                problems.append(
+                    "LIVEKIT_URL is not set (expected your LiveKit server URL, e.g. "
+                    "wss://my-project.livekit.cloud or ws://localhost:7880; without a server "
+                    "use `console`)"
+                )
+            if self.livekit_api_key is None:
+                problems.append("LIVEKIT_API_KEY is not set (expected the LiveKit API key)")
+            if self.livekit_api_secret is None or not self.livekit_api_secret.get_secret_value():
+                problems.append("LIVEKIT_API_SECRET is not set (expected the LiveKit API secret)")
+        if mode in ("start", "dev", "console"):
+            missing_keys = self._missing_provider_keys()
+            if missing_keys:
+                missing_keys[-1] += " (`console --text` runs without STT/TTS keys)"
+            problems.extend(missing_keys)
+        return problems
+
+    def _missing_provider_keys(self) -> list[str]:
+        needed: dict[str, list[str]] = {}
+        for variable, providers in (
+            ("STT_PROVIDER", self.stt_providers),
+            ("TTS_PROVIDER", self.tts_providers),
+        ):
+            for provider in providers:
+                key = self.deepgram_api_key if provider == "deepgram" else self.openai_api_key
+                if key is None or not key.get_secret_value():
+                    env = _PROVIDER_KEY_ENV[provider]
+                    needed.setdefault(env, []).append(f"{variable}={provider}")
+        return [
+            f"{env} is not set (expected an API key; needed by {' and '.join(uses)})"
+            for env, uses in needed.items()
+        ]
+
+    @property
+    def stt_providers(self) -> tuple[str, ...]:
+        return tuple(self.stt_provider.split(","))
+
+    @property
+    def tts_providers(self) -> tuple[str, ...]:
+        return tuple(self.tts_provider.split(","))
+
+
+def _alias_of(field: str) -> str:
+    info = WorkerSettings.model_fields.get(field)
+    return info.alias if info is not None and info.alias else field.upper()
+
+
+def _describe(error: Any) -> str:
+    loc = error.get("loc") or ()
+    message = str(error.get("msg", "invalid value"))
+    for prefix in ("Value error, ", "Input should be "):
+        if message.startswith(prefix):
+            message = ("expected " if prefix == "Input should be " else "") + message[len(prefix) :]
+    if not loc:
+        return message
+    return f"{_alias_of(str(loc[0]))}: {message}"
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad variable and what it expects; input values are never echoed."""
+    return "; ".join(_describe(e) for e in error.errors(include_input=False))
+
+
+def load_settings(mode: RunMode, *, env_file: Path | str | None = ".env") -> WorkerSettings:
+    """Read the settings once and check what `mode` needs; raises `SettingsError` (one line)."""
+    try:
+        settings = WorkerSettings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise SettingsError(f"invalid configuration: {describe_validation_error(exc)}") from None
+    problems = settings.problems_for(mode)
+    if problems:
+        raise SettingsError(f"cannot run `{mode}`: {'; '.join(problems)}")
+    return settings

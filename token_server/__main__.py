@@ -1,0 +1,114 @@
+"""`python -m token_server [serve | hash-key]`: run the token server on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from token_server.factory import create_app
+from token_server.settings import TokenServerSettings
+
+logger = logging.getLogger("token_server")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m token_server",
+        description="LiveKit token endpoint for web and mobile apps (settings from the environment).",
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the HTTP server (the default)")
+    commands.add_parser(
+        "hash-key", help="read an API key on stdin and print its sha256 for TOKEN_API_KEYS"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "hash-key":
+        key = sys.stdin.readline().strip()
+        if not key:
+            print("token_server: no API key on stdin", file=sys.stderr)
+            return 2
+        print(hashlib.sha256(key.encode()).hexdigest())
+        return 0
+    return serve()
+
+
+def serve() -> int:
+    try:
+        settings = TokenServerSettings()  # type: ignore[call-arg]  # filled from the environment
+    except ValidationError as exc:
+        print(f"token_server: configuration error: {describe(exc)}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"token_server: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if settings.allow_insecure_dev:
+        logger.warning(
+            "INSECURE DEVELOPMENT MODE (TOKEN_ALLOW_INSECURE_DEV): requests without credentials "
+            "get tokens for any identity they name. Never run this in production."
+        )
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    # Everything built so far lives for the whole process; keep the collector off it.
+    gc.freeze()
+    logger.info(
+        "token server on http://%s:%d (auth: %s; rate limits %s)",
+        settings.host,
+        settings.port,
+        ", ".join(auth_methods(settings)) or "none",
+        "in Redis" if settings.redis_url else "in process",
+    )
+    server.run()
+    return 0 if server.started else 1
+
+
+def auth_methods(settings: TokenServerSettings) -> list[str]:
+    methods = []
+    if settings.api_keys:
+        methods.append(f"{len(settings.api_keys)} API key(s)")
+    if settings.oidc_jwks_url:
+        methods.append(f"OIDC issuer {settings.oidc_issuer}")
+    if settings.allow_insecure_dev:
+        methods.append("ANONYMOUS (insecure dev)")
+    return methods
+
+
+def describe(exc: ValidationError) -> str:
+    """One line naming each bad variable and what it expects."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

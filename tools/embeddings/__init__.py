@@ -1,0 +1,45 @@
+"""Embedding providers behind one interface, with a Redis or in-process cache.
+
+`build_embedder(settings)` returns the configured, cached embedder; `download_models(settings)`
+fetches local model weights (called by `python -m agent download-files`).
+"""
+
+from tools.embeddings.base import Embedder, EmbeddingsError, EmbeddingsUnavailable
+from tools.embeddings.cache import (
+    CachedEmbedder,
+    CacheStats,
+    EmbeddingCache,
+    LRUEmbeddingCache,
+    RedisEmbeddingCache,
+)
+from tools.embeddings.factory import (
+    build_embedder,
+    build_provider,
+    download_models,
+    fastembed_cache_dir,
+    resolve_provider,
+)
+from tools.embeddings.fastembed_local import DEFAULT_FASTEMBED_MODEL, FastEmbedEmbedder
+from tools.embeddings.hashing import HashingEmbedder
+from tools.embeddings.openai_http import HttpEmbeddingsConfig, OpenAIEmbedder
+
+__all__ = [
+    "DEFAULT_FASTEMBED_MODEL",
+    "CacheStats",
+    "CachedEmbedder",
+    "Embedder",
+    "EmbeddingCache",
+    "EmbeddingsError",
+    "EmbeddingsUnavailable",
+    "FastEmbedEmbedder",
+    "HashingEmbedder",
+    "HttpEmbeddingsConfig",
+    "LRUEmbeddingCache",
+    "OpenAIEmbedder",
+    "RedisEmbeddingCache",
+    "build_embedder",
+    "build_provider",
+    "download_models",
+    "fastembed_cache_dir",
+    "resolve_provider",
+]

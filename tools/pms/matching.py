@@ -1,0 +1,75 @@
+"""Compare what a caller says with what the PMS stores: codes and last names.
+
+Speech-to-text rarely reproduces accents, apostrophes or dashes, so both sides are folded to
+plain lowercase letters before comparing ("O'Brien" = "obrien", "García" = "GARCIA",
+"Müller" = "Mueller" = "Muller").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["code_candidates", "name_variants", "names_match", "normalize_code"]
+
+# Letters that Unicode does not decompose into a base letter plus an accent.
+_SPECIAL_LETTERS = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "œ": "oe",
+        "ø": "o",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "ł": "l",
+        "ı": "i",
+    }
+)
+_GERMAN_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+_SPOKEN_SEPARATORS = re.compile(r"\b(dash|hyphen|minus|slash)\b", re.IGNORECASE)
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def normalize_code(code: str) -> str:
+    """Upper-case letters and digits only: 'hvl - 4821' and 'HVL dash 4821' → 'HVL4821'."""
+    without_words = _SPOKEN_SEPARATORS.sub(" ", code)
+    folded = _strip_accents(without_words).upper()
+    return "".join(ch for ch in folded if ch.isascii() and ch.isalnum())
+
+
+def code_candidates(code: str) -> tuple[str, ...]:
+    """The code as said (trimmed) and its normalised form, for backends that match exactly."""
+    trimmed = " ".join(code.split())
+    normalized = normalize_code(code)
+    return tuple(dict.fromkeys(c for c in (trimmed, trimmed.upper(), normalized) if c))
+
+
+def name_variants(name: str) -> set[str]:
+    """Folded spellings of a name: plain letters, plus the German 'ue' spelling of umlauts."""
+    lowered = unicodedata.normalize("NFC", name).casefold().translate(_SPECIAL_LETTERS)
+    variants = set()
+    for spelling in (lowered, lowered.translate(_GERMAN_UMLAUTS)):
+        letters = "".join(ch for ch in _strip_accents(spelling) if ch.isalpha())
+        if letters:
+            variants.add(letters)
+    return variants
+
+
+def names_match(said: str, stored: str) -> bool:
+    """True when the caller's last name (or full name ending in it) is the stored last name."""
+    stored_variants = name_variants(stored)
+    if not stored_variants or not said.strip():
+        return False
+    if name_variants(said) & stored_variants:
+        return True
+    # "Hans Müller" said in full: compare the trailing words with the stored last name.
+    words = said.split()
+    for start in range(1, len(words)):
+        if name_variants(" ".join(words[start:])) & stored_variants:
+            return True
+    return False

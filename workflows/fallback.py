@@ -1,0 +1,224 @@
+"""The deterministic fallback responder: answers from tools when no language model can.
+
+Used when no chat model is configured (the embedded default for `console --text` without
+keys) or when the model keeps failing. It looks the caller's words up with the read-only
+tools that are bound — document search, property facts, reservation lookup — and says
+plainly that the language model is unavailable. It never runs side-effecting tools.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AnyMessage, ToolCall, ToolMessage
+from langchain_core.runnables import RunnableConfig
+
+from workflows.history import current_turn, last_user_text, message_text
+from workflows.speech import first_sentences, strip_markdown
+from workflows.state import ConversationContext, merge_context
+from workflows.tool_runner import ToolOutcome, ToolRunner, is_side_effecting
+
+__all__ = [
+    "FallbackReply",
+    "FallbackResponder",
+    "FallbackWording",
+    "extract_reservation_lookup",
+    "property_topics",
+]
+
+SEARCH_TOOL = "search_documents"
+PROPERTY_TOOL = "get_property_info"
+RESERVATION_TOOL = "find_reservation"
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackWording:
+    """What the fallback responder says; `{facts}` / `{problem}` are filled in."""
+
+    found: str = "My language model is unavailable right now, but here is what I found: {facts}"
+    nothing_found: str = (
+        "My language model is unavailable right now, and I couldn't find anything about "
+        "that. Could you ask in other words, or try again a little later?"
+    )
+    lookup_failed: str = "My language model is unavailable right now, and {problem}"
+    no_tools: str = (
+        "My language model is unavailable right now, so I can't answer questions at the "
+        "moment. Please try again a little later."
+    )
+    greeting: str = (
+        "Hello! My language model is unavailable right now, but I can still look things "
+        "up for you. What would you like to know?"
+    )
+    thanks: str = "You're welcome. Is there anything else I can look up for you?"
+    not_heard: str = "Sorry, I didn't catch that. What would you like to know?"
+
+
+_GREETING = re.compile(
+    r"^\W*(hi|hello|hey|hallo|hola|bonjour|ciao|good (morning|afternoon|evening)|"
+    r"guten (morgen|tag|abend)|buenos d[ií]as)\b[\w\s,!.]{0,24}$",
+    re.IGNORECASE,
+)
+_THANKS = re.compile(
+    r"^\W*(thanks?|thank you|cheers|danke|gracias|merci|grazie)\b[\w\s,!.]{0,24}$",
+    re.IGNORECASE,
+)
+_TOPICS: dict[str, str] = {
+    "wifi": r"wi-?fi|wlan|wireless|internet|password|network",
+    "parking": r"park|parking|parken|parkplatz|car|cars|garage",
+    "check-in": r"check[- ]?in|arriv\w*|anreise|keys?|door code|self check[- ]?in",
+    "check-out": r"check[- ]?out|depart\w*|abreise",
+    "address": r"address|adresse|located|location|directions?",
+    "rules": r"house rules?|rules|quiet hours?|smoking|noise|part(y|ies)",
+    "pets": r"pets?|dogs?|cats?|haustier\w*",
+    "amenities": r"amenit\w*|pool|gym|sauna|breakfast|kitchen|towels?|laundry",
+    "capacity": r"capacity|sleeps|how many (people|guests)",
+}
+_TOPIC_PATTERNS = {
+    name: re.compile(rf"\b({pattern})\b", re.IGNORECASE) for name, pattern in _TOPICS.items()
+}
+_CODE = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_][\w-]{3,14}[^\W_]\b")
+_NAME = re.compile(
+    r"\b(?:last name|surname|family name|name is|name's|under the name|booked under|booked as)"
+    r"\s+(?:is\s+)?(?P<name>[^\W\d_][^\s,.;!?]*)",
+    re.IGNORECASE,
+)
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def extract_reservation_lookup(text: str) -> tuple[str, str] | None:
+    """(confirmation_code, last_name) when the caller's words contain both, else None."""
+    code = _CODE.search(text)
+    name = _NAME.search(text)
+    if code is None or name is None:
+        return None
+    return code.group(0).upper(), name.group("name").strip("'’-")
+
+
+def property_topics(question: str) -> list[re.Pattern[str]]:
+    """Patterns of the property topics (Wi-Fi, parking, check-in, ...) the question is about."""
+    return [pattern for pattern in _TOPIC_PATTERNS.values() if pattern.search(question)]
+
+
+def _relevant_sentences(text: str, topics: Sequence[re.Pattern[str]], max_chars: int) -> str:
+    """Sentences of `text` that mention the question's topics, else its opening."""
+    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(text) if s.strip()]
+    matching = [s for s in sentences if any(t.search(s) for t in topics)]
+    return first_sentences(" ".join(matching or sentences), max_chars)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else f"{text}."
+
+
+def _lower_first(text: str) -> str:
+    """Lower-case the first letter so it reads mid-sentence; "I" and acronyms stay."""
+    first = text.split(" ", 1)[0]
+    if first == "I" or first.startswith(("I'", "I’")) or first.isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackReply:
+    text: str
+    context: ConversationContext
+
+
+class FallbackResponder:
+    """Builds a spoken answer from read-only tools, deterministically."""
+
+    def __init__(
+        self, runner: ToolRunner, wording: FallbackWording, *, max_chars: int, fact_chars: int
+    ) -> None:
+        self._runner = runner
+        self._wording = wording
+        self._max_chars = max_chars
+        self._fact_chars = fact_chars
+
+    def _readable(self, name: str) -> bool:
+        tool = self._runner.get(name)
+        return tool is not None and not is_side_effecting(tool)
+
+    def _call(self, name: str, candidates: Mapping[str, Any], index: int) -> ToolCall | None:
+        """A call to `name` using whichever candidate args its schema has; None if unfillable."""
+        if not self._readable(name):
+            return None
+        props, required = self._runner.parameters(name)
+        args = {k: v for k, v in candidates.items() if k in props and v not in (None, "")}
+        if not required <= args.keys():
+            return None
+        return ToolCall(name=name, args=args, id=f"fallback-{index}", type="tool_call")
+
+    def _plan(self, question: str, context: ConversationContext) -> list[tuple[ToolCall, str]]:
+        """The lookups for this question, each with how to trim its output."""
+        plan: list[tuple[ToolCall, str]] = []
+        property_id = context.get("property_id")
+        lookup = extract_reservation_lookup(question)
+        if lookup and not context.get("verified"):
+            call = self._call(
+                RESERVATION_TOOL, {"confirmation_code": lookup[0], "last_name": lookup[1]}, 0
+            )
+            if call:
+                plan.append((call, "whole"))
+        if property_id and property_topics(question):
+            call = self._call(PROPERTY_TOOL, {"property_id": property_id}, 1)
+            if call:
+                plan.append((call, "topic"))
+        call = self._call(SEARCH_TOOL, {"query": question, "property_id": property_id}, 2)
+        if call:
+            plan.append((call, "whole"))
+        return plan
+
+    def _fact(self, message: ToolMessage, trim: str, question: str) -> str:
+        text = strip_markdown(message_text(message))
+        if trim == "topic":
+            topics = property_topics(question)
+            return _sentence(_relevant_sentences(text, topics, self._fact_chars))
+        return _sentence(first_sentences(text, self._fact_chars))
+
+    async def answer(
+        self,
+        messages: Sequence[AnyMessage],
+        context: ConversationContext,
+        config: RunnableConfig,
+    ) -> FallbackReply:
+        question = last_user_text(messages)
+        earlier = [
+            m
+            for m in current_turn(messages)
+            if isinstance(m, ToolMessage) and m.status != "error" and message_text(m)
+        ]
+        facts = [self._fact(m, "whole", question) for m in earlier]
+        if not facts:
+            if not question:
+                return FallbackReply(self._wording.not_heard, {})
+            if _GREETING.match(question):
+                return FallbackReply(self._wording.greeting, {})
+            if _THANKS.match(question):
+                return FallbackReply(self._wording.thanks, {})
+        plan = self._plan(question, context) if question else []
+        outcomes: list[ToolOutcome] = []
+        if plan:
+            outcomes = await self._runner.run_many([call for call, _ in plan], config)
+        learned: ConversationContext = {}
+        problems: list[str] = []
+        for (_, trim), outcome in zip(plan, outcomes, strict=True):
+            learned = merge_context(learned, outcome.context)
+            if outcome.message.status == "error":
+                problems.append(_sentence(first_sentences(message_text(outcome.message), 160)))
+            elif fact := self._fact(outcome.message, trim, question):
+                facts.append(fact)
+        facts = list(dict.fromkeys(f for f in facts if f))
+        if facts:
+            text = self._wording.found.format(facts=" ".join(facts))
+        elif problems:
+            text = self._wording.lookup_failed.format(problem=_lower_first(problems[0]))
+        elif not plan:
+            text = self._wording.no_tools
+        else:
+            text = self._wording.nothing_found
+        return FallbackReply(first_sentences(text, self._max_chars), learned)

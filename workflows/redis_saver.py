@@ -1,0 +1,766 @@
+"""A LangGraph checkpointer on plain Redis commands (Redis 6+, Valkey, managed Redis).
+
+Only strings, hashes, sorted sets, pipelines and MULTI/EXEC/WATCH are used: no RedisJSON,
+no RediSearch, no scripts. One thread lives in exactly four keys that share a hash tag
+(`T` is the percent-encoded thread id, `P` the key prefix, default ``langgraph``):
+
+``P:{T}:checkpoints`` (zset, every score 0)
+    One member per checkpoint: ``frame(ns) + checkpoint_id + NUL + record``; the record holds
+    the parent id, the serialised checkpoint without its channel values, and the metadata.
+    Byte order equals (namespace, checkpoint id) order, so "latest", "before" and "exact id"
+    are single ZREVRANGEBYLEX / ZRANGEBYLEX calls that return the record itself.
+``P:{T}:blobs`` (hash)
+    ``frame(ns) + frame(channel) + version`` -> serialised channel value. A value is stored
+    once per version and shared by every checkpoint that still has that version.
+``P:{T}:writes`` (zset, every score 0)
+    ``frame(ns) + checkpoint_id + NUL + frame(task_id) + idx + seq + ...`` -> pending writes,
+    read per checkpoint with one range query. Special writes (error, interrupt, ...) replace
+    an earlier write in their slot; ordinary writes keep the first one (``seq`` decides).
+``P:{T}:runs`` (zset, every score 0)
+    ``frame(run_id) + frame(ns) + checkpoint_id``: which checkpoints a run created.
+
+With a TTL every write (`aput`, `aput_writes`, `acopy_thread`) sets it again on all four keys,
+so a thread disappears as a whole once it has been idle for the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    SerializerProtocol,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+    writes_sort_key,
+)
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import WatchError
+
+from workflows import _redis_layout as layout
+
+T = TypeVar("T")
+
+_HEAD_CACHE_THREADS = 1024
+_LIST_PAGE = 64
+_WATCH_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """What this saver last knew about a namespace's newest checkpoint (verified on use)."""
+
+    checkpoint_id: str
+    versions: dict[str, str | int | float]
+    fields: list[bytes]
+
+
+class RedisCheckpointSaver(BaseCheckpointSaver[str]):
+    """Async LangGraph checkpointer storing each thread in four plain Redis keys.
+
+    Use it from async code (`graph.ainvoke`, `graph.astream`, `await saver.aget_tuple(...)`).
+    The sync methods work only from a thread other than the event loop's, like the official
+    `AsyncSqliteSaver`.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl: float | timedelta | None = None,
+        key_prefix: str = "langgraph",
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        if redis.get_connection_kwargs().get("decode_responses"):
+            raise ValueError("RedisCheckpointSaver needs a client with decode_responses=False")
+        if not key_prefix or "{" in key_prefix or "}" in key_prefix:
+            raise ValueError("key_prefix must be non-empty and contain no '{' or '}'")
+        self._redis = redis
+        self._ttl_ms = _ttl_ms(ttl)
+        self._prefix = key_prefix
+        self._owns_client = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._heads: OrderedDict[str, dict[str, _Head]] = OrderedDict()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        ttl: float | timedelta | None = None,
+        key_prefix: str = "langgraph",
+        connect_timeout: float = 2.0,
+        command_timeout: float = 5.0,
+        retries: int = 2,
+        serde: SerializerProtocol | None = None,
+    ) -> RedisCheckpointSaver:
+        """A saver owning a new `redis.asyncio` client; close it with `aclose()` or `async with`."""
+        client = Redis.from_url(
+            url,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=command_timeout,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries),
+            decode_responses=False,
+        )
+        saver = cls(client, ttl=ttl, key_prefix=key_prefix, serde=serde)
+        saver._owns_client = True
+        return saver
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    async def ping(self) -> None:
+        """Round-trip to Redis; raises the client's connection or timeout error."""
+        await self._redis.ping()
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this saver created it (`from_url`)."""
+        if self._owns_client:
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> RedisCheckpointSaver:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ reading
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        self._bind_loop()
+        thread_id, ns = _thread_and_ns(config)
+        wanted_id = get_checkpoint_id(config)
+        keys = self._keys(thread_id)
+        head = self._head(thread_id, ns)
+        if head is not None and wanted_id not in (None, head.checkpoint_id):
+            head = None
+
+        pipe = self._redis.pipeline(transaction=False)
+        if wanted_id is None:
+            lo, hi = layout.prefix_range(layout.ns_prefix(ns))
+            pipe.zrevrangebylex(keys.checkpoints, hi, lo, 0, 1)
+        else:
+            lo, hi = layout.prefix_range(layout.checkpoint_prefix(ns, wanted_id))
+            pipe.zrangebylex(keys.checkpoints, lo, hi, 0, 1)
+        if head is not None:
+            pipe.zrangebylex(
+                keys.writes, *layout.prefix_range(layout.checkpoint_prefix(ns, head.checkpoint_id))
+            )
+            if head.fields:
+                pipe.hmget(keys.blobs, head.fields)
+        replies = await pipe.execute()
+        if not replies[0]:
+            return None
+
+        stored = layout.decode_checkpoint(replies[0][0])
+        checkpoint: Checkpoint = self.serde.loads_typed(stored.checkpoint)
+        versions = checkpoint["channel_versions"]
+        if (
+            head is not None
+            and head.checkpoint_id == stored.checkpoint_id
+            and head.versions == versions
+        ):
+            writes, blobs = replies[1], (replies[2] if head.fields else [])
+        else:
+            head = _make_head(stored.checkpoint_id, ns, versions)
+            [(writes, blobs)] = await self._fetch_writes_and_blobs(keys, [(stored, head.fields)])
+        if wanted_id is None:
+            self._remember_head(thread_id, ns, head)
+        return self._to_tuple(thread_id, stored, checkpoint, head.versions, blobs, writes)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        self._bind_loop()
+        if limit is not None and limit <= 0:
+            return
+        before_id = get_checkpoint_id(before) if before else None
+        remaining = limit
+        if config is None:
+            threads: AsyncIterator[str] = self._scan_threads("checkpoints")
+            ns: str | None = None
+            wanted_id: str | None = None
+        else:
+            threads = _one(str(config["configurable"]["thread_id"]))
+            ns = config["configurable"].get("checkpoint_ns")
+            wanted_id = get_checkpoint_id(config)
+        async for thread_id in threads:
+            pages = self._list_pages(thread_id, ns, wanted_id, before_id, filter, remaining)
+            async for page in pages:
+                for tup in await self._load_page(thread_id, page):
+                    yield tup
+                    if remaining is not None:
+                        remaining -= 1
+                        if remaining == 0:
+                            return
+
+    async def _list_pages(
+        self,
+        thread_id: str,
+        ns: str | None,
+        wanted_id: str | None,
+        before_id: str | None,
+        metadata_filter: dict[str, Any] | None,
+        limit: int | None,
+    ) -> AsyncIterator[list[layout.StoredCheckpoint]]:
+        keys = self._keys(thread_id)
+
+        def keep(stored: layout.StoredCheckpoint) -> bool:
+            if wanted_id is not None and stored.checkpoint_id != wanted_id:
+                return False
+            if before_id is not None and stored.checkpoint_id >= before_id:
+                return False
+            if metadata_filter:
+                metadata = self.serde.loads_typed(stored.metadata)
+                return all(metadata.get(k) == v for k, v in metadata_filter.items())
+            return True
+
+        if ns is None or wanted_id is not None:
+            members = _members(await self._redis.zrange(keys.checkpoints, 0, -1))
+            records = [layout.decode_checkpoint(m) for m in members]
+            if ns is not None:
+                records = [r for r in records if r.checkpoint_ns == ns]
+            records.sort(key=lambda r: (r.checkpoint_id, r.checkpoint_ns), reverse=True)
+            kept = [r for r in records if keep(r)]
+            for start in range(0, len(kept), _LIST_PAGE):
+                yield kept[start : start + _LIST_PAGE]
+            return
+
+        lo, hi = layout.prefix_range(layout.ns_prefix(ns))
+        if before_id is not None:
+            hi = layout.before_bound(ns, before_id)
+        page_size = _LIST_PAGE if limit is None or metadata_filter else min(limit, _LIST_PAGE)
+        while True:
+            members = _members(
+                await self._redis.zrevrangebylex(keys.checkpoints, hi, lo, 0, page_size)
+            )
+            if not members:
+                return
+            yield [r for r in map(layout.decode_checkpoint, members) if keep(r)]
+            if len(members) < page_size:
+                return
+            hi = b"(" + members[-1]
+
+    async def _load_page(
+        self, thread_id: str, page: list[layout.StoredCheckpoint]
+    ) -> list[CheckpointTuple]:
+        if not page:
+            return []
+        keys = self._keys(thread_id)
+        decoded = [(stored, self.serde.loads_typed(stored.checkpoint)) for stored in page]
+        requests = [
+            (
+                stored,
+                [
+                    layout.blob_field(stored.checkpoint_ns, ch, v)
+                    for ch, v in cp["channel_versions"].items()
+                ],
+            )
+            for stored, cp in decoded
+        ]
+        loaded = await self._fetch_writes_and_blobs(keys, requests)
+        return [
+            self._to_tuple(thread_id, stored, cp, cp["channel_versions"], blobs, writes)
+            for (stored, cp), (writes, blobs) in zip(decoded, loaded, strict=True)
+        ]
+
+    async def _fetch_writes_and_blobs(
+        self, keys: layout.ThreadKeys, requests: list[tuple[layout.StoredCheckpoint, list[bytes]]]
+    ) -> list[tuple[list[bytes], list[bytes | None]]]:
+        """Pending writes and blob values of several checkpoints in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for stored, fields in requests:
+            prefix = layout.checkpoint_prefix(stored.checkpoint_ns, stored.checkpoint_id)
+            pipe.zrangebylex(keys.writes, *layout.prefix_range(prefix))
+            if fields:
+                pipe.hmget(keys.blobs, fields)
+        replies = iter(await pipe.execute())
+        return [(next(replies), next(replies) if fields else []) for _, fields in requests]
+
+    def _to_tuple(
+        self,
+        thread_id: str,
+        stored: layout.StoredCheckpoint,
+        checkpoint: Checkpoint,
+        versions: ChannelVersions,
+        blobs: Sequence[bytes | None],
+        writes: Sequence[bytes],
+    ) -> CheckpointTuple:
+        values: dict[str, Any] = {}
+        for channel, blob in zip(versions, blobs, strict=True):
+            if blob is None:
+                continue
+            typed = layout.decode_typed(blob)
+            if typed[0] != layout.EMPTY_BLOB[0]:
+                values[channel] = self.serde.loads_typed(typed)
+        ns = stored.checkpoint_ns
+        return CheckpointTuple(
+            config=_config(thread_id, ns, stored.checkpoint_id),
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=cast(CheckpointMetadata, self.serde.loads_typed(stored.metadata)),
+            parent_config=_config(thread_id, ns, stored.parent_id) if stored.parent_id else None,
+            pending_writes=self._pending_writes(writes),
+        )
+
+    def _pending_writes(self, members: Sequence[bytes]) -> list[PendingWrite]:
+        first: dict[tuple[str, int], layout.StoredWrite] = {}
+        for member in members:
+            write = layout.decode_write(member)
+            slot = (write.task_id, write.idx)
+            if slot not in first or write.seq < first[slot].seq:
+                first[slot] = write
+        ordered = sorted(
+            first.values(), key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx)
+        )
+        return [(w.task_id, w.channel, self.serde.loads_typed(w.value)) for w in ordered]
+
+    # ------------------------------------------------------------------ writing
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        self._bind_loop()
+        configurable = config["configurable"]
+        thread_id, ns = _thread_and_ns(config)
+        checkpoint_id = checkpoint["id"]
+        if "\x00" in checkpoint_id:
+            raise ValueError("checkpoint ids must not contain NUL characters")
+        skeleton = checkpoint.copy()
+        values: dict[str, Any] = skeleton.pop("channel_values")  # type: ignore[misc]
+        full_metadata = get_checkpoint_metadata(config, metadata)
+        stored = layout.StoredCheckpoint(
+            checkpoint_ns=ns,
+            checkpoint_id=checkpoint_id,
+            parent_id=configurable.get("checkpoint_id"),
+            checkpoint=self.serde.dumps_typed(skeleton),
+            metadata=self.serde.dumps_typed(full_metadata),
+        )
+        blobs = {
+            layout.blob_field(ns, channel, version): layout.encode_typed(
+                self.serde.dumps_typed(values[channel]) if channel in values else layout.EMPTY_BLOB
+            )
+            for channel, version in new_versions.items()
+        }
+        keys = self._keys(thread_id)
+        pipe = self._redis.pipeline(transaction=True)
+        if blobs:
+            pipe.hset(keys.blobs, mapping=blobs)  # type: ignore[arg-type]
+        pipe.zremrangebylex(
+            keys.checkpoints, *layout.prefix_range(layout.checkpoint_prefix(ns, checkpoint_id))
+        )
+        pipe.zadd(keys.checkpoints, {layout.encode_checkpoint(stored): 0})
+        run_id = full_metadata.get("run_id")
+        if run_id is not None:
+            pipe.zadd(keys.runs, {layout.encode_run(str(run_id), ns, checkpoint_id): 0})
+        self._refresh_ttl(pipe, keys)
+        await pipe.execute()
+
+        cached = self._head(thread_id, ns)
+        if cached is None or checkpoint_id >= cached.checkpoint_id:
+            versions = dict(checkpoint["channel_versions"])
+            self._remember_head(thread_id, ns, _make_head(checkpoint_id, ns, versions))
+        return {
+            "configurable": {
+                "thread_id": configurable["thread_id"],
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint_id,
+            }
+        }
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._bind_loop()
+        if not writes:
+            return
+        thread_id, ns = _thread_and_ns(config)
+        checkpoint_id = config["configurable"]["checkpoint_id"]
+        keys = self._keys(thread_id)
+        seq = time.time_ns()
+        pipe = self._redis.pipeline(transaction=True)
+        members: dict[bytes, float] = {}
+        for position, (channel, value) in enumerate(writes):
+            idx = WRITES_IDX_MAP.get(channel, position)
+            if idx < 0:
+                slot = layout.write_slot(ns, checkpoint_id, task_id, idx)
+                pipe.zremrangebylex(keys.writes, *layout.prefix_range(slot))
+            write = layout.StoredWrite(
+                task_id=task_id,
+                idx=idx,
+                seq=seq + position,
+                task_path=task_path,
+                channel=channel,
+                value=self.serde.dumps_typed(value),
+            )
+            members[layout.encode_write(ns, checkpoint_id, write)] = 0
+        pipe.zadd(keys.writes, members)  # type: ignore[arg-type]
+        self._refresh_ttl(pipe, keys)
+        await pipe.execute()
+
+    # ------------------------------------------------------------------ maintenance
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        self._bind_loop()
+        thread_id = str(thread_id)
+        await self._redis.delete(*self._keys(thread_id).all())
+        self._heads.pop(thread_id, None)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, write and blob of a thread; same ids are overwritten."""
+        self._bind_loop()
+        source = self._keys(str(source_thread_id))
+        target = self._keys(str(target_thread_id))
+        read = self._redis.pipeline(transaction=True)
+        read.zrange(source.checkpoints, 0, -1)
+        read.zrange(source.writes, 0, -1)
+        read.hgetall(source.blobs)
+        read.zrange(source.runs, 0, -1)
+        checkpoints, writes, blobs, runs = await read.execute()
+        if not checkpoints:
+            return
+        pipe = self._redis.pipeline(transaction=True)
+        for member in checkpoints:
+            stored = layout.decode_checkpoint(member)
+            prefix = layout.checkpoint_prefix(stored.checkpoint_ns, stored.checkpoint_id)
+            pipe.zremrangebylex(target.checkpoints, *layout.prefix_range(prefix))
+            pipe.zremrangebylex(target.writes, *layout.prefix_range(prefix))
+        pipe.zadd(target.checkpoints, dict.fromkeys(checkpoints, 0))
+        if writes:
+            pipe.zadd(target.writes, dict.fromkeys(writes, 0))
+        if blobs:
+            pipe.hset(target.blobs, mapping=blobs)
+        if runs:
+            pipe.zadd(target.runs, dict.fromkeys(runs, 0))
+        self._refresh_ttl(pipe, target)
+        await pipe.execute()
+        self._heads.pop(str(target_thread_id), None)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """`"delete"` drops the threads; `"keep_latest"` keeps the newest checkpoint per namespace.
+
+        `"keep_latest"` also keeps the ancestors a `DeltaChannel` still needs (back to the
+        nearest stored value of each delta channel) and deletes every blob no kept checkpoint
+        refers to.
+        """
+        self._bind_loop()
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                await self.adelete_thread(thread_id)
+            else:
+                await self._remove_checkpoints(str(thread_id), self._prunable)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes and orphaned blobs) that the runs created.
+
+        Finds the threads with SCAN over the per-thread run indexes, so the cost grows with
+        the size of the keyspace: an administrative operation, not a per-turn one.
+        """
+        self._bind_loop()
+        wanted = [str(r) for r in run_ids]
+        if not wanted:
+            return
+        async for thread_id in self._scan_threads("runs"):
+            runs_key = self._keys(thread_id).runs
+            pipe = self._redis.pipeline(transaction=False)
+            for run_id in wanted:
+                pipe.zrangebylex(runs_key, *layout.prefix_range(layout.run_prefix(run_id)))
+            found = {
+                layout.decode_run(member)[1:]
+                for members in await pipe.execute()
+                for member in members
+            }
+            if found:
+                await self._remove_checkpoints(thread_id, _select(found))
+
+    async def _remove_checkpoints(
+        self,
+        thread_id: str,
+        select: _Selector,
+    ) -> None:
+        keys = self._keys(thread_id)
+        for _ in range(_WATCH_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(keys.checkpoints, keys.writes, keys.blobs, keys.runs)
+                    members = _members(await pipe.zrange(keys.checkpoints, 0, -1))
+                    records = [layout.decode_checkpoint(m) for m in members]
+                    doomed = await select(records, pipe, keys)
+                    if not doomed:
+                        await pipe.unwatch()
+                        return
+                    referenced = {
+                        layout.blob_field(r.checkpoint_ns, ch, v)
+                        for r in records
+                        if (r.checkpoint_ns, r.checkpoint_id) not in doomed
+                        for ch, v in self.serde.loads_typed(r.checkpoint)[
+                            "channel_versions"
+                        ].items()
+                    }
+                    fields = _members(await pipe.hkeys(keys.blobs))
+                    orphans = [f for f in fields if f not in referenced]
+                    stale_runs = [
+                        m
+                        for m in _members(await pipe.zrange(keys.runs, 0, -1))
+                        if layout.decode_run(m)[1:] in doomed
+                    ]
+                    pipe.multi()
+                    for ns, checkpoint_id in doomed:
+                        bounds = layout.prefix_range(layout.checkpoint_prefix(ns, checkpoint_id))
+                        pipe.zremrangebylex(keys.checkpoints, *bounds)
+                        pipe.zremrangebylex(keys.writes, *bounds)
+                    if orphans:
+                        pipe.hdel(keys.blobs, *orphans)
+                    if stale_runs:
+                        pipe.zrem(keys.runs, *stale_runs)
+                    await pipe.execute()
+                except WatchError:
+                    continue
+            self._heads.pop(thread_id, None)
+            return
+        raise RuntimeError(
+            f"thread {thread_id!r} kept changing while checkpoints were being removed; retry later"
+        )
+
+    async def _prunable(
+        self, records: list[layout.StoredCheckpoint], pipe: Pipeline, keys: layout.ThreadKeys
+    ) -> set[tuple[str, str]]:
+        by_ns: dict[str, dict[str, layout.StoredCheckpoint]] = {}
+        for record in records:
+            by_ns.setdefault(record.checkpoint_ns, {})[record.checkpoint_id] = record
+        doomed: set[tuple[str, str]] = set()
+        for ns, checkpoints in by_ns.items():
+            keep = await self._delta_chain(ns, checkpoints, pipe, keys)
+            doomed.update((ns, cid) for cid in checkpoints if cid not in keep)
+        return doomed
+
+    async def _delta_chain(
+        self,
+        ns: str,
+        checkpoints: dict[str, layout.StoredCheckpoint],
+        pipe: Pipeline,
+        keys: layout.ThreadKeys,
+    ) -> set[str]:
+        """The newest checkpoint plus the ancestors its `DeltaChannel`s are rebuilt from."""
+        latest = checkpoints[max(checkpoints)]
+        metadata = self.serde.loads_typed(latest.metadata)
+        delta_channels = set(metadata.get("counters_since_delta_snapshot") or ())
+        chain: list[layout.StoredCheckpoint] = []
+        node: layout.StoredCheckpoint | None = latest
+        while node is not None and len(chain) <= len(checkpoints):
+            chain.append(node)
+            node = checkpoints.get(node.parent_id) if node.parent_id else None
+        if not delta_channels:
+            return {latest.checkpoint_id}
+        keep: set[str] = set()
+        for node in chain:
+            keep.add(node.checkpoint_id)
+            versions = self.serde.loads_typed(node.checkpoint)["channel_versions"]
+            present = [ch for ch in delta_channels if ch in versions]
+            fields = [layout.blob_field(ns, ch, versions[ch]) for ch in present]
+            blobs = cast(list[bytes | None], await pipe.hmget(keys.blobs, fields) if fields else [])
+            for channel, blob in zip(present, blobs, strict=True):
+                if blob is not None and layout.decode_typed(blob)[0] != layout.EMPTY_BLOB[0]:
+                    delta_channels.discard(channel)
+            if not delta_channels:
+                break
+        return keep
+
+    # ------------------------------------------------------------------ helpers
+
+    def _keys(self, thread_id: str) -> layout.ThreadKeys:
+        return layout.ThreadKeys.build(self._prefix, thread_id)
+
+    def _refresh_ttl(self, pipe: Pipeline, keys: layout.ThreadKeys) -> None:
+        if self._ttl_ms is not None:
+            for key in keys.all():
+                pipe.pexpire(key, self._ttl_ms)
+
+    async def _scan_threads(self, suffix: str) -> AsyncIterator[str]:
+        seen: set[str] = set()
+        pattern = layout.thread_scan_pattern(self._prefix, suffix)
+        async for key in self._redis.scan_iter(match=pattern, count=1000):
+            thread_id = layout.thread_id_from_key(self._prefix, suffix, key)
+            if thread_id is not None and thread_id not in seen:
+                seen.add(thread_id)
+                yield thread_id
+
+    def _head(self, thread_id: str, ns: str) -> _Head | None:
+        namespaces = self._heads.get(thread_id)
+        return namespaces.get(ns) if namespaces else None
+
+    def _remember_head(self, thread_id: str, ns: str, head: _Head) -> None:
+        self._heads.setdefault(thread_id, {})[ns] = head
+        self._heads.move_to_end(thread_id)
+        while len(self._heads) > _HEAD_CACHE_THREADS:
+            self._heads.popitem(last=False)
+
+    def _bind_loop(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        # The random suffix keeps versions of forked branches from colliding in the blob hash.
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # ------------------------------------------------------------------ sync bridge
+
+    def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            coro.close()
+            raise asyncio.InvalidStateError(
+                "RedisCheckpointSaver is asynchronous: use graph.ainvoke()/astream() or "
+                "await saver.aget_tuple(...). Sync calls only work from another thread "
+                "while the saver's event loop is running."
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._sync(self.aget_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        items = self.alist(config, filter=filter, before=before, limit=limit)
+        return iter(self._sync(_collect(items)))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._sync(self.aput(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._sync(self.aput_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._sync(self.adelete_thread(thread_id))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._sync(self.acopy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._sync(self.aprune(thread_ids, strategy=strategy))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._sync(self.adelete_for_runs(run_ids))
+
+
+_Selector = Callable[
+    [list[layout.StoredCheckpoint], Pipeline, layout.ThreadKeys], Awaitable[set[tuple[str, str]]]
+]
+
+
+def _select(found: set[tuple[str, str]]) -> _Selector:
+    async def select(
+        records: list[layout.StoredCheckpoint], pipe: Pipeline, keys: layout.ThreadKeys
+    ) -> set[tuple[str, str]]:
+        return found & {(r.checkpoint_ns, r.checkpoint_id) for r in records}
+
+    return select
+
+
+def _ttl_ms(ttl: float | timedelta | None) -> int | None:
+    if ttl is None:
+        return None
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+    if seconds <= 0:
+        raise ValueError("ttl must be positive (seconds or a timedelta), or None for no expiry")
+    return max(1, round(seconds * 1000))
+
+
+def _thread_and_ns(config: RunnableConfig) -> tuple[str, str]:
+    configurable = config["configurable"]
+    return str(configurable["thread_id"]), configurable.get("checkpoint_ns") or ""
+
+
+def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _make_head(checkpoint_id: str, ns: str, versions: ChannelVersions) -> _Head:
+    fields = [layout.blob_field(ns, channel, version) for channel, version in versions.items()]
+    return _Head(checkpoint_id=checkpoint_id, versions=dict(versions), fields=fields)
+
+
+async def _one(item: str) -> AsyncIterator[str]:
+    yield item
+
+
+async def _collect(items: AsyncIterator[T]) -> list[T]:
+    return [item async for item in items]
+
+
+def _members(reply: Any) -> list[bytes]:
+    # The client is built with decode_responses=False, so replies are bytes.
+    return cast(list[bytes], reply)
