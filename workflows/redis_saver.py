@@ -1,7 +1,7 @@
 """A LangGraph checkpointer on plain Redis commands (Redis 6+, Valkey, managed Redis).
 
-Only strings, hashes, sorted sets, pipelines and MULTI/EXEC/WATCH are used: no RedisJSON,
-no RediSearch, no scripts. One thread lives in exactly four keys that share a hash tag
+Only hashes, sorted sets, pipelines and MULTI/EXEC/WATCH are used: no RedisJSON, no
+RediSearch, no scripts. One thread lives in exactly four keys that share a hash tag
 (`T` is the percent-encoded thread id, `P` the key prefix, default ``langgraph``):
 
 ``P:{T}:checkpoints`` (zset, every score 0)
@@ -29,7 +29,16 @@ import asyncio
 import random
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Sequence,
+)
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
@@ -78,7 +87,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
 
     Use it from async code (`graph.ainvoke`, `graph.astream`, `await saver.aget_tuple(...)`).
     The sync methods work only from a thread other than the event loop's, like the official
-    `AsyncSqliteSaver`.
+    `AsyncSqliteSaver`. Every Redis round trip is bounded by `timeout` seconds (TimeoutError).
     """
 
     def __init__(
@@ -87,6 +96,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         *,
         ttl: float | timedelta | None = None,
         key_prefix: str = "langgraph",
+        timeout: float | None = 5.0,
         serde: SerializerProtocol | None = None,
     ) -> None:
         super().__init__(serde=serde)
@@ -97,6 +107,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         self._redis = redis
         self._ttl_ms = _ttl_ms(ttl)
         self._prefix = key_prefix
+        self._timeout = timeout
         self._owns_client = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heads: OrderedDict[str, dict[str, _Head]] = OrderedDict()
@@ -109,7 +120,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         ttl: float | timedelta | None = None,
         key_prefix: str = "langgraph",
         connect_timeout: float = 2.0,
-        command_timeout: float = 5.0,
+        timeout: float | None = 5.0,
         retries: int = 2,
         serde: SerializerProtocol | None = None,
     ) -> RedisCheckpointSaver:
@@ -117,11 +128,12 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         client = Redis.from_url(
             url,
             socket_connect_timeout=connect_timeout,
-            socket_timeout=command_timeout,
+            # Reads are bounded per round trip by `timeout`: one timer, not one per reply.
+            socket_timeout=None,
             retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries),
             decode_responses=False,
         )
-        saver = cls(client, ttl=ttl, key_prefix=key_prefix, serde=serde)
+        saver = cls(client, ttl=ttl, key_prefix=key_prefix, timeout=timeout, serde=serde)
         saver._owns_client = True
         return saver
 
@@ -131,7 +143,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
 
     async def ping(self) -> None:
         """Round-trip to Redis; raises the client's connection or timeout error."""
-        await self._redis.ping()
+        await self._io(self._redis.ping())
 
     async def aclose(self) -> None:
         """Close the Redis client if this saver created it (`from_url`)."""
@@ -173,7 +185,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             )
             if head.fields:
                 pipe.hmget(keys.blobs, head.fields)
-        replies = await pipe.execute()
+        replies = await self._io(pipe.execute())
         if not replies[0]:
             return None
 
@@ -207,22 +219,24 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         before_id = get_checkpoint_id(before) if before else None
         remaining = limit
         if config is None:
-            threads: AsyncIterator[str] = self._scan_threads("checkpoints")
+            threads: AsyncGenerator[str, None] = self._scan_threads("checkpoints")
             ns: str | None = None
             wanted_id: str | None = None
         else:
             threads = _one(str(config["configurable"]["thread_id"]))
             ns = config["configurable"].get("checkpoint_ns")
             wanted_id = get_checkpoint_id(config)
-        async for thread_id in threads:
-            pages = self._list_pages(thread_id, ns, wanted_id, before_id, filter, remaining)
-            async for page in pages:
-                for tup in await self._load_page(thread_id, page):
-                    yield tup
-                    if remaining is not None:
-                        remaining -= 1
-                        if remaining == 0:
-                            return
+        async with aclosing(threads):
+            async for thread_id in threads:
+                pages = self._list_pages(thread_id, ns, wanted_id, before_id, filter, remaining)
+                async with aclosing(pages):
+                    async for page in pages:
+                        for tup in await self._load_page(thread_id, page):
+                            yield tup
+                            if remaining is not None:
+                                remaining -= 1
+                                if remaining == 0:
+                                    return
 
     async def _list_pages(
         self,
@@ -232,7 +246,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         before_id: str | None,
         metadata_filter: dict[str, Any] | None,
         limit: int | None,
-    ) -> AsyncIterator[list[layout.StoredCheckpoint]]:
+    ) -> AsyncGenerator[list[layout.StoredCheckpoint], None]:
         keys = self._keys(thread_id)
 
         def keep(stored: layout.StoredCheckpoint) -> bool:
@@ -245,11 +259,14 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                 return all(metadata.get(k) == v for k, v in metadata_filter.items())
             return True
 
-        if ns is None or wanted_id is not None:
-            members = _members(await self._redis.zrange(keys.checkpoints, 0, -1))
+        if ns is not None and wanted_id is not None:
+            bounds = layout.prefix_range(layout.checkpoint_prefix(ns, wanted_id))
+            members = _members(await self._io(self._redis.zrangebylex(keys.checkpoints, *bounds)))
+            yield [r for r in map(layout.decode_checkpoint, members) if keep(r)]
+            return
+        if ns is None:
+            members = _members(await self._io(self._redis.zrange(keys.checkpoints, 0, -1)))
             records = [layout.decode_checkpoint(m) for m in members]
-            if ns is not None:
-                records = [r for r in records if r.checkpoint_ns == ns]
             records.sort(key=lambda r: (r.checkpoint_id, r.checkpoint_ns), reverse=True)
             kept = [r for r in records if keep(r)]
             for start in range(0, len(kept), _LIST_PAGE):
@@ -262,7 +279,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         page_size = _LIST_PAGE if limit is None or metadata_filter else min(limit, _LIST_PAGE)
         while True:
             members = _members(
-                await self._redis.zrevrangebylex(keys.checkpoints, hi, lo, 0, page_size)
+                await self._io(self._redis.zrevrangebylex(keys.checkpoints, hi, lo, 0, page_size))
             )
             if not members:
                 return
@@ -304,7 +321,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             pipe.zrangebylex(keys.writes, *layout.prefix_range(prefix))
             if fields:
                 pipe.hmget(keys.blobs, fields)
-        replies = iter(await pipe.execute())
+        replies = iter(await self._io(pipe.execute()))
         return [(next(replies), next(replies) if fields else []) for _, fields in requests]
 
     def _to_tuple(
@@ -387,7 +404,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         if run_id is not None:
             pipe.zadd(keys.runs, {layout.encode_run(str(run_id), ns, checkpoint_id): 0})
         self._refresh_ttl(pipe, keys)
-        await pipe.execute()
+        await self._io(pipe.execute())
 
         cached = self._head(thread_id, ns)
         if cached is None or checkpoint_id >= cached.checkpoint_id:
@@ -415,14 +432,10 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint_id = config["configurable"]["checkpoint_id"]
         keys = self._keys(thread_id)
         seq = time.time_ns()
-        pipe = self._redis.pipeline(transaction=True)
-        members: dict[bytes, float] = {}
+        by_idx: dict[int, layout.StoredWrite] = {}
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
-            if idx < 0:
-                slot = layout.write_slot(ns, checkpoint_id, task_id, idx)
-                pipe.zremrangebylex(keys.writes, *layout.prefix_range(slot))
-            write = layout.StoredWrite(
+            by_idx[idx] = layout.StoredWrite(
                 task_id=task_id,
                 idx=idx,
                 seq=seq + position,
@@ -430,17 +443,22 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                 channel=channel,
                 value=self.serde.dumps_typed(value),
             )
-            members[layout.encode_write(ns, checkpoint_id, write)] = 0
+        pipe = self._redis.pipeline(transaction=True)
+        for idx in by_idx:
+            if idx < 0:
+                slot = layout.write_slot(ns, checkpoint_id, task_id, idx)
+                pipe.zremrangebylex(keys.writes, *layout.prefix_range(slot))
+        members = {layout.encode_write(ns, checkpoint_id, w): 0 for w in by_idx.values()}
         pipe.zadd(keys.writes, members)  # type: ignore[arg-type]
         self._refresh_ttl(pipe, keys)
-        await pipe.execute()
+        await self._io(pipe.execute())
 
     # ------------------------------------------------------------------ maintenance
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
         thread_id = str(thread_id)
-        await self._redis.delete(*self._keys(thread_id).all())
+        await self._io(self._redis.delete(*self._keys(thread_id).all()))
         self._heads.pop(thread_id, None)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -453,7 +471,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         read.zrange(source.writes, 0, -1)
         read.hgetall(source.blobs)
         read.zrange(source.runs, 0, -1)
-        checkpoints, writes, blobs, runs = await read.execute()
+        checkpoints, writes, blobs, runs = await self._io(read.execute())
         if not checkpoints:
             return
         pipe = self._redis.pipeline(transaction=True)
@@ -470,7 +488,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         if runs:
             pipe.zadd(target.runs, dict.fromkeys(runs, 0))
         self._refresh_ttl(pipe, target)
-        await pipe.execute()
+        await self._io(pipe.execute())
         self._heads.pop(str(target_thread_id), None)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -506,7 +524,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                 pipe.zrangebylex(runs_key, *layout.prefix_range(layout.run_prefix(run_id)))
             found = {
                 layout.decode_run(member)[1:]
-                for members in await pipe.execute()
+                for members in await self._io(pipe.execute())
                 for member in members
             }
             if found:
@@ -521,12 +539,12 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         for _ in range(_WATCH_ATTEMPTS):
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
-                    await pipe.watch(keys.checkpoints, keys.writes, keys.blobs, keys.runs)
-                    members = _members(await pipe.zrange(keys.checkpoints, 0, -1))
+                    await self._io(pipe.watch(*keys.all()))
+                    members = _members(await self._io(pipe.zrange(keys.checkpoints, 0, -1)))
                     records = [layout.decode_checkpoint(m) for m in members]
                     doomed = await select(records, pipe, keys)
                     if not doomed:
-                        await pipe.unwatch()
+                        await self._io(pipe.unwatch())
                         return
                     referenced = {
                         layout.blob_field(r.checkpoint_ns, ch, v)
@@ -536,11 +554,11 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                             "channel_versions"
                         ].items()
                     }
-                    fields = _members(await pipe.hkeys(keys.blobs))
+                    fields = _members(await self._io(pipe.hkeys(keys.blobs)))
                     orphans = [f for f in fields if f not in referenced]
                     stale_runs = [
                         m
-                        for m in _members(await pipe.zrange(keys.runs, 0, -1))
+                        for m in _members(await self._io(pipe.zrange(keys.runs, 0, -1)))
                         if layout.decode_run(m)[1:] in doomed
                     ]
                     pipe.multi()
@@ -552,7 +570,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                         pipe.hdel(keys.blobs, *orphans)
                     if stale_runs:
                         pipe.zrem(keys.runs, *stale_runs)
-                    await pipe.execute()
+                    await self._io(pipe.execute())
                 except WatchError:
                     continue
             self._heads.pop(thread_id, None)
@@ -597,7 +615,9 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             versions = self.serde.loads_typed(node.checkpoint)["channel_versions"]
             present = [ch for ch in delta_channels if ch in versions]
             fields = [layout.blob_field(ns, ch, versions[ch]) for ch in present]
-            blobs = cast(list[bytes | None], await pipe.hmget(keys.blobs, fields) if fields else [])
+            blobs = cast(
+                list[bytes | None], await self._io(pipe.hmget(keys.blobs, fields)) if fields else []
+            )
             for channel, blob in zip(present, blobs, strict=True):
                 if blob is not None and layout.decode_typed(blob)[0] != layout.EMPTY_BLOB[0]:
                     delta_channels.discard(channel)
@@ -615,14 +635,24 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             for key in keys.all():
                 pipe.pexpire(key, self._ttl_ms)
 
-    async def _scan_threads(self, suffix: str) -> AsyncIterator[str]:
+    async def _scan_threads(self, suffix: str) -> AsyncGenerator[str, None]:
         seen: set[str] = set()
         pattern = layout.thread_scan_pattern(self._prefix, suffix)
-        async for key in self._redis.scan_iter(match=pattern, count=1000):
-            thread_id = layout.thread_id_from_key(self._prefix, suffix, key)
-            if thread_id is not None and thread_id not in seen:
-                seen.add(thread_id)
-                yield thread_id
+        cursor = 0
+        while True:
+            cursor, keys = await self._io(self._redis.scan(cursor, match=pattern, count=1000))
+            for key in _members(keys):
+                thread_id = layout.thread_id_from_key(self._prefix, suffix, key)
+                if thread_id is not None and thread_id not in seen:
+                    seen.add(thread_id)
+                    yield thread_id
+            if cursor == 0:
+                return
+
+    async def _io(self, operation: Awaitable[T]) -> T:
+        """Await one Redis round trip, bounded by the saver's timeout."""
+        async with asyncio.timeout(self._timeout):
+            return await operation
 
     def _head(self, thread_id: str, ns: str) -> _Head | None:
         namespaces = self._heads.get(thread_id)
@@ -635,8 +665,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             self._heads.popitem(last=False)
 
     def _bind_loop(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
+        # The sync bridge runs coroutines on the loop that used this saver last.
+        self._loop = asyncio.get_running_loop()
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         if current is None:
@@ -753,7 +783,7 @@ def _make_head(checkpoint_id: str, ns: str, versions: ChannelVersions) -> _Head:
     return _Head(checkpoint_id=checkpoint_id, versions=dict(versions), fields=fields)
 
 
-async def _one(item: str) -> AsyncIterator[str]:
+async def _one(item: str) -> AsyncGenerator[str, None]:
     yield item
 
 
