@@ -1,0 +1,175 @@
+"""The brain of one conversation: tools, checkpointer, chat model, the assistant graph and
+the GraphLLM that puts it in the LiveKit session.
+
+`build_brain` is called once per job by the entrypoint (and by the text console); every
+resource it opens is registered on the caller's `AsyncExitStack`, so leaving the stack
+closes Redis, Qdrant and the PMS client in the right order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import BaseTool
+from prometheus_client import CollectorRegistry
+
+from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
+from agent.graph_llm import GraphLLM
+from agent.greetings import base_language, greeting
+from agent.metadata import DispatchMetadata
+from agent.settings import WorkerSettings
+from tools.documents import DocumentStore, build_document_store
+from tools.embeddings import build_embedder
+from tools.knowledge import knowledge_tools
+from tools.pms import PMS, GuestDesk, build_pms, build_verification_store, pms_tools
+from workflows.assistant import SPEAKING_NODES, build_assistant_graph
+from workflows.checkpoint import open_checkpointer
+from workflows.document_qa import document_qa_tool
+from workflows.thread import conversation_thread_id
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INSTRUCTIONS = (
+    "You are the voice assistant of a hospitality company. You help guests with their "
+    "stay: property facts, their reservation, availability and extras. Use the tools for "
+    "facts; never invent them. Keep answers short and friendly."
+)
+
+
+@dataclass
+class Brain:
+    """Everything one conversation needs, built from settings and dispatch metadata."""
+
+    llm: GraphLLM
+    graph: Any
+    tools: list[BaseTool]
+    thread_id: str
+    instructions: str
+    greeting: str
+    language: str
+    has_side_effecting_tools: bool
+    chat_model: BaseChatModel | None
+    documents: DocumentStore
+    pms: PMS
+    desk: GuestDesk
+    redis: aioredis.Redis | None = None
+    providers: dict[str, str] = field(default_factory=dict)
+
+
+def chat_model_config(settings: WorkerSettings) -> ChatModelConfig:
+    return ChatModelConfig(
+        model=settings.llm_model,
+        api_key=settings.resolved_llm_api_key,
+        base_url=settings.llm_base_url,
+        temperature=settings.llm_temperature,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+    )
+
+
+def conversation_context(metadata: DispatchMetadata, language: str) -> dict[str, Any]:
+    """The facts the graph starts with; only keys the assistant state knows."""
+    context: dict[str, Any] = {"language": language}
+    if metadata.property_id:
+        context["property_id"] = metadata.property_id
+    if metadata.reservation_code:
+        context["reservation_code"] = metadata.reservation_code
+    if metadata.guest_name:
+        context["guest_name"] = metadata.guest_name
+    return context
+
+
+async def _open_redis(url: str | None, stack: contextlib.AsyncExitStack) -> aioredis.Redis | None:
+    if not url:
+        return None
+    client = aioredis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
+    stack.push_async_callback(client.aclose)
+    return client
+
+
+async def build_brain(
+    settings: WorkerSettings,
+    metadata: DispatchMetadata,
+    *,
+    room_name: str,
+    caller_identity: str,
+    stack: contextlib.AsyncExitStack,
+    registry: CollectorRegistry | None = None,
+) -> Brain:
+    """Assemble the conversation's brain; resources close when `stack` closes."""
+    del registry  # metrics are recorded by the session layer from GraphLLM events
+    redis = await _open_redis(settings.redis_url, stack)
+    checkpointer = await stack.enter_async_context(
+        open_checkpointer(
+            redis_url=settings.redis_url,
+            sqlite_path=settings.resolved_checkpoint_sqlite_path,
+            ttl=settings.conversation_ttl_s,
+        )
+    )
+
+    embedder = build_embedder(settings, redis=redis)
+    documents = build_document_store(settings, redis=redis, embedder=embedder)
+    stack.push_async_callback(documents.aclose)
+    pms = build_pms(settings, redis=redis)
+    stack.push_async_callback(pms.aclose)
+    desk = GuestDesk(pms, store=build_verification_store(redis))
+
+    chat_model = build_chat_model(chat_model_config(settings))
+    tools: list[BaseTool] = [
+        *knowledge_tools(documents),
+        document_qa_tool(documents, model=chat_model),
+        *pms_tools(pms, desk=desk),
+    ]
+    instructions = settings.agent_instructions or DEFAULT_INSTRUCTIONS
+    graph = build_assistant_graph(model=chat_model, tools=tools, checkpointer=checkpointer)
+
+    language = base_language(metadata.language or settings.default_language)
+    thread_id = conversation_thread_id(
+        conversation_id=metadata.conversation_id,
+        reservation_code=metadata.reservation_code,
+        guest_name=metadata.guest_name,
+        room=room_name,
+        caller_identity=caller_identity,
+    )
+    model_provider = provider_name(settings.llm_base_url) if chat_model else "fallback"
+    llm = GraphLLM(
+        graph,
+        thread_id=thread_id,
+        speaking_nodes=SPEAKING_NODES,
+        model=settings.llm_model if chat_model else "deterministic-fallback",
+        provider=model_provider,
+        context=conversation_context(metadata, language),
+        tools=tools,
+        turn_timeout=settings.llm_timeout_s * 3,
+    )
+    stack.push_async_callback(llm.aclose)
+    logger.info(
+        "brain ready",
+        extra={"thread_id": thread_id, "llm": model_provider, "tools": len(tools)},
+    )
+    return Brain(
+        llm=llm,
+        graph=graph,
+        tools=tools,
+        thread_id=thread_id,
+        instructions=instructions,
+        greeting=settings.agent_greeting or greeting(language, guest_name=metadata.guest_name),
+        language=language,
+        has_side_effecting_tools=not llm.preemptive_generation_safe,
+        chat_model=chat_model,
+        documents=documents,
+        pms=pms,
+        desk=desk,
+        redis=redis,
+        providers={
+            "llm": f"{model_provider}:{llm.model}",
+            "embeddings": embedder.model_name,
+            "pms": settings.pms_backend,
+            "checkpointer": type(checkpointer).__name__,
+        },
+    )
