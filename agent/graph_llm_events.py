@@ -116,6 +116,7 @@ class ToolEventHandler(BaseCallbackHandler):
         self._on_finished = on_finished
         self._running: dict[UUID, _RunningTool] = {}
 
+    # LangChain gates tool callbacks on `ignore_agent`, so that one stays False
     @property
     def ignore_llm(self) -> bool:
         return True
@@ -130,10 +131,6 @@ class ToolEventHandler(BaseCallbackHandler):
 
     @property
     def ignore_retriever(self) -> bool:
-        return True
-
-    @property
-    def ignore_agent(self) -> bool:
         return True
 
     @property

@@ -45,6 +45,8 @@ class SpokenSegment:
 
 @dataclass(frozen=True)
 class ChatDelta:
+    anchor_id: str | None = None
+    """Id of the newest LiveKit item the thread already has."""
     answer: list[llm.ChatMessage] = field(default_factory=list)
     """Assistant items answering the newest user message the thread already has."""
     new: list[llm.ChatMessage] = field(default_factory=list)
@@ -80,11 +82,7 @@ def _conversation(chat_ctx: llm.ChatContext) -> list[llm.ChatMessage]:
         # untagged leading system items are the instructions, sent separately
         while start < len(items) and items[start].role in ("system", "developer"):
             start += 1
-    return [
-        m
-        for m in items[start:]
-        if m.role in _ROLES and not _is_instructions(m) and _text(m)
-    ]
+    return [m for m in items[start:] if m.role in _ROLES and not _is_instructions(m) and _text(m)]
 
 
 def conversation_delta(
@@ -104,7 +102,7 @@ def conversation_delta(
             while cursor < len(items) and items[cursor].role == "assistant":
                 answer.append(items[cursor])
                 cursor += 1
-        return ChatDelta(answer=answer, new=items[cursor:])
+        return ChatDelta(anchor_id=items[last_known].id, answer=answer, new=items[cursor:])
     if history_floor:
         last_assistant = next(
             (i for i in range(len(items) - 1, -1, -1) if items[i].role == "assistant"), None
@@ -123,19 +121,23 @@ def to_langchain(message: llm.ChatMessage) -> BaseMessage:
     return SystemMessage(content=text, id=message.id)
 
 
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _allocate_heard(spoken: Sequence[SpokenSegment], heard: str) -> dict[str, str]:
     """How much of each spoken AIMessage the caller heard, walking segments in order."""
-    rest = heard
+    rest = _normalized(heard)
     result: dict[str, str] = {}
     for segment in spoken:
-        said = segment.text.strip()
+        said = _normalized(segment.text)
         if not said:
             continue
         rest = rest.lstrip()
         if rest.startswith(said):
             taken, rest = said, rest[len(said) :]
-        elif said.startswith(rest.strip()):
-            taken, rest = rest.strip(), ""
+        elif said.startswith(rest):
+            taken, rest = rest, ""
         else:
             # a TTS-aligned transcript can differ in form; fall back to position
             taken, rest = rest[: len(said)].strip(), rest[len(said) :]
@@ -165,7 +167,7 @@ def heard_corrections(
         if not isinstance(original, AIMessage):
             continue
         heard_text = heard_by_id.get(message_id, "")
-        if " ".join(heard_text.split()) == " ".join(said.split()):
+        if heard_text == _normalized(said):
             continue
         if not heard_text and not original.tool_calls:
             corrections.append(RemoveMessage(id=message_id))

@@ -12,10 +12,10 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -23,17 +23,19 @@ from langchain_core.messages import (
     BaseMessage,
     SystemMessage,
     ToolCallChunk,
+    ToolMessage,
 )
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 from pydantic import Field
 
 Reply = AIMessage | str | Exception | Callable[[list[BaseMessage]], "AIMessage | str"]
@@ -71,6 +73,12 @@ class ScriptedChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "scripted"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "scripted"
+        params["ls_model_name"] = self.model_name
+        return params
 
     def bind_tools(
         self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
@@ -199,13 +207,18 @@ def build_router_graph(
         reply = await bound.ainvoke([system, *state["messages"]])
         return {"messages": [reply]}
 
-    async def confirm_tools(state: RouterState) -> dict[str, Any]:
+    async def confirm_tools(state: RouterState) -> Command[str]:
         last = state["messages"][-1]
-        name = last.tool_calls[0]["name"] if isinstance(last, AIMessage) else "that"
-        answer = interrupt({"type": "confirm", "question": f"Shall I run {name} for you?"})
-        if "yes" not in str(answer).lower():
-            raise ValueError("declined")
-        return {}
+        calls = last.tool_calls if isinstance(last, AIMessage) else []
+        names = ", ".join(call["name"] for call in calls)
+        answer = interrupt({"type": "confirm", "question": f"Shall I run {names} for you?"})
+        if "yes" in str(answer).lower():
+            return Command(goto="tools")
+        declined = [
+            ToolMessage("The caller declined.", tool_call_id=call["id"], name=call["name"])
+            for call in calls
+        ]
+        return Command(goto="model", update={"messages": declined})
 
     def after_model(state: RouterState) -> str:
         last = state["messages"][-1]
@@ -216,13 +229,115 @@ def build_router_graph(
     builder = StateGraph(RouterState)
     builder.add_node("router", route)
     builder.add_node("model", respond)
-    builder.add_node("tools", ToolNode(list(tools)))
+    builder.add_node("tools", ToolNode(list(tools), handle_tool_errors=True))
     builder.add_edge(START, "router")
     builder.add_edge("router", "model")
     targets = ["confirm" if confirm_before_tools else "tools", END]
     builder.add_conditional_edges("model", after_model, targets)
     if confirm_before_tools:
-        builder.add_node("confirm", confirm_tools)
-        builder.add_edge("confirm", "tools")
+        builder.add_node("confirm", confirm_tools, destinations=("tools", "model"))
     builder.add_edge("tools", "model")
     return builder.compile(checkpointer=checkpointer)
+
+
+class InnerState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def build_subgraph_graph(
+    *,
+    specialist: BaseChatModel,
+    model: BaseChatModel,
+    checkpointer: BaseCheckpointSaver[Any] | None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """START → specialist (a subgraph whose own node is also called "model") → model → END."""
+
+    async def inner_model(state: InnerState) -> dict[str, Any]:
+        return {"messages": [await specialist.ainvoke(state["messages"])]}
+
+    inner = StateGraph(InnerState)
+    inner.add_node("model", inner_model)
+    inner.add_edge(START, "model")
+    inner.add_edge("model", END)
+
+    async def outer_model(state: InnerState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    builder = StateGraph(InnerState)
+    builder.add_node("specialist", inner.compile())
+    builder.add_node("model", outer_model)
+    builder.add_edge(START, "specialist")
+    builder.add_edge("specialist", "model")
+    builder.add_edge("model", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def build_fallback_graph(
+    checkpointer: BaseCheckpointSaver[Any] | None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """No model at all: a non-speaking note-taker, then a deterministic speaking responder."""
+
+    async def take_note(state: InnerState) -> dict[str, Any]:
+        return {"messages": [AIMessage(f"NOTE: caller said {state['messages'][-1].content}")]}
+
+    async def fallback(state: InnerState) -> dict[str, Any]:
+        return {"messages": [AIMessage("My language model is unavailable right now.")]}
+
+    builder = StateGraph(InnerState)
+    builder.add_node("notes", take_note)
+    builder.add_node("fallback", fallback)
+    builder.add_edge(START, "notes")
+    builder.add_edge("notes", "fallback")
+    builder.add_edge("fallback", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def build_recording_graph(
+    model: BaseChatModel, writes: dict[str, list[Any]]
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """A one-node graph with `instructions` and `context` keys whose reducers log each write."""
+
+    def recorder(key: str) -> Callable[[Any, Any], Any]:
+        def reduce(_old: Any, new: Any) -> Any:
+            writes[key].append(new)
+            return new
+
+        return reduce
+
+    # the functional form evaluates the Annotated reducers now, closing over `writes`
+    RecordingState = TypedDict(  # type: ignore[misc]  # noqa: UP013
+        "RecordingState",
+        {
+            "messages": Annotated[list[AnyMessage], add_messages],
+            "instructions": Annotated[str, recorder("instructions")],
+            "context": Annotated[dict[str, Any], recorder("context")],
+        },
+        total=False,
+    )
+
+    async def respond(values: Any) -> dict[str, Any]:
+        system = SystemMessage(values.get("instructions", ""))
+        return {"messages": [await model.ainvoke([system, *values["messages"]])]}
+
+    builder: StateGraph[Any, None, Any, Any] = StateGraph(cast(Any, RecordingState))
+    builder.add_node("model", respond)  # type: ignore[arg-type]  # state type is built at runtime
+    builder.add_edge(START, "model")
+    builder.add_edge("model", END)
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+async def thread_messages(
+    graph: CompiledStateGraph[Any, Any, Any, Any], thread_id: str
+) -> list[BaseMessage]:
+    state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    return list(state.values.get("messages", []))
+
+
+def spoken(result: Any) -> str:
+    """The assistant text of a LiveKit RunResult; fails if the turn produced anything else."""
+    texts = []
+    for event in result.events:
+        assert event.type == "message", f"unexpected {event.type} event"
+        assert event.item.role == "assistant"
+        texts.append((event.item.text_content or "").strip())
+    return " ".join(texts)

@@ -1,0 +1,324 @@
+"""GraphLLM: a compiled LangGraph graph with a `messages` channel as the LiveKit LLM.
+
+    graph_llm = GraphLLM(graph, thread_id="conv-42", speaking_nodes=("model", "fallback"))
+    session = AgentSession(llm=graph_llm, stt=..., tts=..., vad=...)
+
+Compared with livekit-plugins-langchain's LLMAdapter it speaks only what speaking nodes
+say, keeps the checkpointed thread as the single copy of the conversation (sending each
+turn only what the thread lacks), remembers what the caller actually heard after a
+barge-in, undoes discarded preemptive runs, reports token usage, answers LangGraph
+`interrupt()`s, says a filler line during slow tools, and maps failures to LiveKit
+APIErrors. See docs/graph-llm.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, get_type_hints
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.prebuilt import ToolNode
+from langgraph.pregel import Pregel
+from langgraph.pregel.protocol import PregelProtocol
+from livekit.agents import llm
+from livekit.agents.llm import ToolChoice
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGivenOr,
+)
+
+from .graph_llm_errors import to_api_error
+from .graph_llm_events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
+from .graph_llm_speech import flush_chunk
+from .graph_llm_turn import GraphTurn, ThreadMemory, TurnOptions
+
+__all__ = [
+    "DEFAULT_APOLOGY",
+    "DEFAULT_FILLER",
+    "GraphLLM",
+    "GraphLLMStream",
+    "side_effecting_tools",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FILLER = "One moment, please."
+DEFAULT_APOLOGY = "Sorry, something went wrong on my side. Could you say that again?"
+
+
+def _graph_tools(graph: Any, depth: int = 0) -> Iterator[BaseTool]:
+    """Tools of every ToolNode in `graph` and its subgraphs."""
+    for node in getattr(graph, "nodes", {}).values():
+        bound = getattr(node, "bound", None)
+        if isinstance(bound, ToolNode):
+            yield from bound.tools_by_name.values()
+        elif isinstance(bound, Pregel) and depth < 8:
+            yield from _graph_tools(bound, depth + 1)
+
+
+def side_effecting_tools(graph: Any, tools: Sequence[BaseTool] = ()) -> tuple[str, ...]:
+    """Names of tools marked `metadata={"side_effecting": True}` in `tools` or the graph."""
+    names = {
+        tool.name
+        for tool in (*tools, *_graph_tools(graph))
+        if (tool.metadata or {}).get("side_effecting")
+    }
+    return tuple(sorted(names))
+
+
+def _input_keys(graph: PregelProtocol[Any, Any, Any, Any]) -> frozenset[str]:
+    schema = getattr(getattr(graph, "builder", None), "input_schema", None)
+    if schema is not None:
+        fields = getattr(schema, "model_fields", None)
+        if isinstance(fields, Mapping):
+            return frozenset(fields)
+        try:
+            return frozenset(get_type_hints(schema))
+        except Exception:
+            return frozenset(getattr(schema, "__annotations__", {}))
+    try:
+        return frozenset(graph.get_input_jsonschema().get("properties", {}))
+    except Exception:
+        return frozenset({"messages"})
+
+
+class GraphLLM(llm.LLM[GraphLLMEvent]):
+    """Runs a checkpointed LangGraph graph as a LiveKit LLM, one graph run per turn.
+
+    Events (LiveKit emitter API): ``"tool_started"`` → :class:`ToolStarted`,
+    ``"tool_finished"`` → :class:`ToolFinished`, plus LiveKit's ``"metrics_collected"``
+    and ``"error"``.
+    """
+
+    def __init__(
+        self,
+        graph: PregelProtocol[Any, Any, Any, Any],
+        *,
+        thread_id: str,
+        speaking_nodes: Sequence[str] = ("model",),
+        model: str | None = None,
+        provider: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        tools: Sequence[BaseTool] = (),
+        config: RunnableConfig | None = None,
+        slow_tool_threshold: float = 0.7,
+        filler_text: str | None = DEFAULT_FILLER,
+        apology_text: str | None = DEFAULT_APOLOGY,
+        turn_timeout: float = 30.0,
+        state_timeout: float = 5.0,
+    ) -> None:
+        """
+        Args:
+            graph: a compiled graph whose input has a ``messages`` key, compiled with a
+                checkpointer (the thread lives there).
+            thread_id: the conversation's thread; settable later (``/reset``).
+            speaking_nodes: nodes whose AI text is spoken; ``"parent/child"`` names a node
+                inside a subgraph, a bare parent name speaks its whole subgraph.
+            model, provider: reported to LiveKit metrics; discovered from the graph's chat
+                model calls when not given.
+            context: initial conversation facts sent to a graph with a ``context`` key.
+            tools: the graph's tools, for side-effect detection when they do not sit in a
+                LangGraph ``ToolNode``.
+            config: extra RunnableConfig for every run (recursion_limit, tags, ...).
+            slow_tool_threshold: seconds a tool may run before the filler line is said.
+            filler_text: the filler line (once per turn); None disables it.
+            apology_text: said when a turn fails for good; None raises silently, which
+                lets a FallbackAdapter take over.
+            turn_timeout: seconds one graph run may take.
+            state_timeout: seconds a checkpointer read or rewind may take.
+        """
+        super().__init__()
+        checkpointer = getattr(graph, "checkpointer", None)
+        if not isinstance(checkpointer, BaseCheckpointSaver):
+            raise ValueError("GraphLLM needs a graph compiled with a checkpointer")
+        input_keys = _input_keys(graph)
+        if "messages" not in input_keys:
+            raise ValueError("GraphLLM needs a graph whose input has a 'messages' key")
+        if not speaking_nodes:
+            raise ValueError("speaking_nodes must name at least one node")
+        self._graph = graph
+        self._checkpointer: BaseCheckpointSaver[Any] = checkpointer
+        self._options = TurnOptions(
+            speaking_nodes=tuple(speaking_nodes),
+            input_keys=input_keys,
+            slow_tool_threshold=slow_tool_threshold,
+            filler_text=filler_text,
+            turn_timeout=turn_timeout,
+            state_timeout=state_timeout,
+            config=config or {},
+        )
+        self._apology_text = apology_text
+        self._model = model
+        self._provider = provider
+        self._seen_model: str | None = None
+        self._seen_provider: str | None = None
+        self._context: dict[str, Any] = dict(context or {})
+        self._side_effecting = side_effecting_tools(graph, tools)
+        self._memory = ThreadMemory(thread_id=thread_id)
+        self._turn_lock = asyncio.Lock()
+        self._last_latency: TurnLatency | None = None
+        self._warned_tools = False
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self._model or self._seen_model or "unknown"
+
+    @property
+    def provider(self) -> str:
+        return self._provider or self._seen_provider or "langgraph"
+
+    # -- conversation --------------------------------------------------------------------
+
+    @property
+    def thread_id(self) -> str:
+        return self._memory.thread_id
+
+    @thread_id.setter
+    def thread_id(self, value: str) -> None:
+        """Switch threads (``/reset``): earlier LiveKit history stays with the old thread."""
+        if value != self._memory.thread_id:
+            self._memory = ThreadMemory(thread_id=value, history_floor=True)
+
+    @property
+    def context(self) -> Mapping[str, Any]:
+        return dict(self._context)
+
+    def update_context(self, facts: Mapping[str, Any]) -> None:
+        """Merge conversation facts; the next turn sends them if the thread differs."""
+        self._context.update(facts)
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """True while the thread is paused at an ``interrupt()`` waiting for the caller."""
+        return self._memory.awaiting_confirmation
+
+    @property
+    def last_turn_latency(self) -> TurnLatency | None:
+        return self._last_latency
+
+    # -- speculative runs ----------------------------------------------------------------
+
+    @property
+    def side_effecting_tools(self) -> tuple[str, ...]:
+        return self._side_effecting
+
+    @property
+    def preemptive_generation_safe(self) -> bool:
+        """False when a side-effecting tool is bound: a preemptive run could call it.
+
+        Pass it to the session: ``TurnHandlingOptions(preemptive_generation={"enabled":
+        graph_llm.preemptive_generation_safe})``. Thread state is protected either way.
+        """
+        return not self._side_effecting
+
+    # -- LiveKit LLM API -----------------------------------------------------------------
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[ToolChoice] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+    ) -> GraphLLMStream:
+        if tools and not self._warned_tools:
+            self._warned_tools = True
+            logger.warning(
+                "GraphLLM does not execute LiveKit function tools; bind tools in the graph "
+                "(agent.tool_bridge converts the other way)",
+                extra={"tools": [getattr(t, "id", str(t)) for t in tools]},
+            )
+        return GraphLLMStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
+
+    def _new_turn(self, stream: GraphLLMStream, requested_at: float) -> GraphTurn:
+        return GraphTurn(
+            graph=self._graph,
+            checkpointer=self._checkpointer,
+            options=self._options,
+            memory=self._memory,
+            chat_ctx=stream.chat_ctx,
+            context=self._context,
+            sink=stream,
+            requested_at=requested_at,
+        )
+
+    def _model_seen(self, provider: str | None, model: str | None) -> None:
+        self._seen_provider = provider or self._seen_provider
+        self._seen_model = model or self._seen_model
+
+
+class GraphLLMStream(llm.LLMStream):
+    """One LiveKit LLM request: one graph turn (LiveKit may retry it on retryable errors)."""
+
+    def __init__(
+        self,
+        graph_llm: GraphLLM,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        conn_options: APIConnectOptions,
+    ) -> None:
+        super().__init__(graph_llm, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
+        self._graph_llm = graph_llm
+        self._requested_at = time.perf_counter()
+        # a retry after text was spoken would repeat it
+        self._retry_on_chunk_sent = False
+        self._attempt = 0
+
+    async def _run(self) -> None:
+        self._attempt += 1
+        owner = self._graph_llm
+        turn = owner._new_turn(self, self._requested_at)
+        try:
+            async with owner._turn_lock:
+                await turn.run()
+        except Exception as exc:
+            error = to_api_error(exc)
+            if self._event_ch.output_sent:
+                error.retryable = False
+            if (not error.retryable or self._attempt > self._conn_options.max_retry) and (
+                owner._apology_text
+            ):
+                turn.say(owner._apology_text)
+            logger.warning(
+                "graph turn failed",
+                extra={"thread_id": turn.record.thread_id, "error": str(error)},
+            )
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            owner._last_latency = turn.latency()
+
+    # -- TurnSink --------------------------------------------------------------------------
+
+    def text(self, chunk_id: str, text: str) -> None:
+        self._event_ch.send_nowait(
+            llm.ChatChunk(id=chunk_id, delta=llm.ChoiceDelta(role="assistant", content=text))
+        )
+
+    def flush(self, chunk_id: str) -> None:
+        self._event_ch.send_nowait(flush_chunk(chunk_id))
+
+    def usage(self, chunk_id: str, usage: llm.CompletionUsage) -> None:
+        self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, usage=usage))
+
+    def tool_started(self, event: ToolStarted) -> None:
+        self._graph_llm.emit("tool_started", event)
+
+    def tool_finished(self, event: ToolFinished) -> None:
+        self._graph_llm.emit("tool_finished", event)
+
+    def model_seen(self, provider: str | None, model: str | None) -> None:
+        self._graph_llm._model_seen(provider, model)
