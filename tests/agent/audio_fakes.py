@@ -122,7 +122,7 @@ class PCMAudioInput(AudioInput):
         self._closed = False
 
     def play(self, samples: np.ndarray) -> asyncio.Future[float]:
-        """Queue a clip; the future resolves to the perf_counter time its last sample was sent."""
+        """Queue a clip; resolves to the perf_counter time its last sample was spoken."""
         done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._queue.append(_Clip(samples=samples, done=done))
         return done
@@ -142,10 +142,11 @@ class PCMAudioInput(AudioInput):
         due = self._t0 + (self._frames_sent + 1) * self._frame_s
         if due > now:
             await asyncio.sleep(due - now)
-        chunk, finished = self._next_chunk()
+        chunk, finished, unused = self._next_chunk()
         self._frames_sent += 1
         if finished is not None and not finished.done():
-            finished.set_result(time.perf_counter())
+            # the frame is captured by `due`; the clip's last sample came `unused` earlier
+            finished.set_result(due - unused / self.sample_rate)
         return rtc.AudioFrame(
             data=chunk.tobytes(),
             sample_rate=self.sample_rate,
@@ -153,10 +154,10 @@ class PCMAudioInput(AudioInput):
             samples_per_channel=self._frame_samples,
         )
 
-    def _next_chunk(self) -> tuple[np.ndarray, asyncio.Future[float] | None]:
+    def _next_chunk(self) -> tuple[np.ndarray, asyncio.Future[float] | None, int]:
         noise = self._rng.normal(0.0, 6.0, self._frame_samples).astype(np.int16)
         if not self._queue:
-            return noise, None
+            return noise, None, 0
         clip = self._queue[0]
         part = clip.samples[clip.position : clip.position + self._frame_samples]
         clip.position += len(part)
@@ -164,8 +165,8 @@ class PCMAudioInput(AudioInput):
         chunk[: len(part)] = part
         if clip.position >= len(clip.samples):
             self._queue.popleft()
-            return chunk, clip.done
-        return chunk, None
+            return chunk, clip.done, self._frame_samples - len(part)
+        return chunk, None, 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -197,47 +198,49 @@ class CapturingAudioOutput(AudioOutput):
         )
         self.frames: list[CapturedFrame] = []
         self.segments: list[PlayedSegment] = []
-        self._current: PlayedSegment | None = None
+        self._capturing: PlayedSegment | None = None
+        self._playing_out: PlayedSegment | None = None
         self._finish_timer: asyncio.TimerHandle | None = None
         self._audio_arrived = asyncio.Event()
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         await super().capture_frame(frame)
         now = time.perf_counter()
-        if self._current is None:
-            self._current = PlayedSegment(started_at=now)
-            self.segments.append(self._current)
+        if self._capturing is None:
+            self._capturing = PlayedSegment(started_at=now)
+            self.segments.append(self._capturing)
             self.on_playback_started(created_at=time.time())
-        self._current.pushed += frame.duration
+        self._capturing.pushed += frame.duration
         self.frames.append(CapturedFrame(frame=frame, at=now))
         self._audio_arrived.set()
 
     def flush(self) -> None:
         super().flush()
-        segment = self._current
+        segment, self._capturing = self._capturing, None
         if segment is None:
             return
+        # the segment keeps "playing" until its audio has had time to be heard
+        self._playing_out = segment
         remaining = segment.pushed - (time.perf_counter() - segment.started_at)
         self._finish_timer = asyncio.get_running_loop().call_later(
             max(0.0, remaining), self._finish, segment, False
         )
 
     def clear_buffer(self) -> None:
-        segment = self._current
-        if segment is None:
-            return
-        if self._finish_timer is not None:
-            self._finish_timer.cancel()
-            self._finish_timer = None
-        self._finish(segment, True)
+        for segment in (self._playing_out, self._capturing):
+            if segment is not None:
+                self._finish(segment, True)
 
     def _finish(self, segment: PlayedSegment, interrupted: bool) -> None:
-        elapsed = time.perf_counter() - segment.started_at
-        segment.played = min(segment.pushed, elapsed)
+        if segment is self._playing_out:
+            self._playing_out = None
+            if self._finish_timer is not None:
+                self._finish_timer.cancel()
+                self._finish_timer = None
+        if segment is self._capturing:
+            self._capturing = None
+        segment.played = min(segment.pushed, time.perf_counter() - segment.started_at)
         segment.interrupted = interrupted
-        if self._current is segment:
-            self._current = None
-        self._finish_timer = None
         self.on_playback_finished(playback_position=segment.played, interrupted=interrupted)
 
     async def wait_for_audio(self, *, after: int = 0) -> CapturedFrame:
@@ -263,15 +266,16 @@ class CapturingAudioOutput(AudioOutput):
 class _Endpointer:
     """Energy-based utterance finder on the audio clock (what a streaming STT does)."""
 
-    def __init__(self, *, threshold: float, final_silence: float) -> None:
+    def __init__(self, *, threshold: float, final_silence: float, idle_final: float) -> None:
         self.threshold = threshold
         self.final_silence = final_silence
+        self.idle_final = idle_final
         self.in_speech = False
         self.speech_time = 0.0
         self.silence_time = 0.0
 
     def push(self, samples: np.ndarray, duration: float) -> str | None:
-        """Returns "start", "voiced", "end" or None (silence outside speech)."""
+        """Classify a frame: start, voiced or end of an utterance, or idle after long silence."""
         if rms(samples) >= self.threshold:
             self.silence_time = 0.0
             self.speech_time += duration
@@ -279,14 +283,17 @@ class _Endpointer:
                 self.in_speech = True
                 return "start"
             return "voiced"
-        if not self.in_speech:
-            return None
         self.silence_time += duration
-        if self.silence_time >= self.final_silence:
+        if self.in_speech:
+            if self.silence_time < self.final_silence:
+                return "voiced"
             self.in_speech = False
             self.speech_time = 0.0
             return "end"
-        return "voiced"
+        if self.silence_time >= self.idle_final:
+            self.silence_time = 0.0
+            return "idle"
+        return None
 
 
 class ScriptedSTT(stt.STT):
@@ -299,6 +306,7 @@ class ScriptedSTT(stt.STT):
         language: str = "en",
         final_silence: float = 0.25,
         interim_interval: float = 0.3,
+        idle_final: float = 1.0,
         threshold: float = 300.0,
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=True))
@@ -306,6 +314,7 @@ class ScriptedSTT(stt.STT):
         self.language = LanguageCode(language)
         self.final_silence = final_silence
         self.interim_interval = interim_interval
+        self.idle_final = idle_final
         self.threshold = threshold
         self.finals: list[tuple[str, float]] = []
 
@@ -320,9 +329,19 @@ class ScriptedSTT(stt.STT):
     def next_transcript(self) -> str:
         return self._script.popleft() if self._script else ""
 
-    def event(self, kind: stt.SpeechEventType, text: str = "") -> stt.SpeechEvent:
+    def event(
+        self, kind: stt.SpeechEventType, text: str = "", *, speech_end_time: float | None = None
+    ) -> stt.SpeechEvent:
+        transcript = kind in (
+            stt.SpeechEventType.INTERIM_TRANSCRIPT,
+            stt.SpeechEventType.FINAL_TRANSCRIPT,
+        )
         alternatives = [stt.SpeechData(language=self.language, text=text, confidence=0.95)]
-        return stt.SpeechEvent(type=kind, alternatives=alternatives if text else [])
+        return stt.SpeechEvent(
+            type=kind,
+            alternatives=alternatives if transcript else [],
+            speech_end_time=speech_end_time,
+        )
 
     async def _recognize_impl(
         self,
@@ -352,34 +371,43 @@ class _ScriptedRecognizeStream(stt.RecognizeStream):
 
     async def _run(self) -> None:
         script = self._scripted
-        endpointer = _Endpointer(threshold=script.threshold, final_silence=script.final_silence)
+        endpointer = _Endpointer(
+            threshold=script.threshold,
+            final_silence=script.final_silence,
+            idle_final=script.idle_final,
+        )
         words: list[str] = []
-        next_interim = script.interim_interval
+        interims = 0
         async for item in self._input_ch:
             if isinstance(item, self._FlushSentinel):
                 continue
             samples = np.frombuffer(item.data, dtype=np.int16)
             state = endpointer.push(samples, item.samples_per_channel / item.sample_rate)
             if state == "start":
-                words = script.next_transcript().split()
-                next_interim = script.interim_interval
-                self._event_ch.send_nowait(script.event(stt.SpeechEventType.START_OF_SPEECH))
-            elif state == "voiced" and words and endpointer.speech_time >= next_interim:
-                shown = max(1, round(len(words) * endpointer.speech_time / 1.5))
-                interim = " ".join(words[: min(shown, len(words))])
-                self._event_ch.send_nowait(
-                    script.event(stt.SpeechEventType.INTERIM_TRANSCRIPT, interim)
-                )
-                next_interim += script.interim_interval
+                words, interims = script.next_transcript().split(), 0
+                self._send(script.event(stt.SpeechEventType.START_OF_SPEECH))
+            elif (
+                state == "voiced"
+                and words
+                and endpointer.speech_time >= ((interims + 1) * script.interim_interval)
+            ):
+                interims += 1
+                interim = " ".join(words[:interims])
+                self._send(script.event(stt.SpeechEventType.INTERIM_TRANSCRIPT, interim))
             elif state == "end":
                 if words:
-                    text = " ".join(words)
-                    script.finals.append((text, time.perf_counter()))
-                    self._event_ch.send_nowait(
-                        script.event(stt.SpeechEventType.FINAL_TRANSCRIPT, text)
-                    )
-                self._event_ch.send_nowait(script.event(stt.SpeechEventType.END_OF_SPEECH))
+                    script.finals.append((" ".join(words), time.perf_counter()))
+                    self._send(script.event(stt.SpeechEventType.FINAL_TRANSCRIPT, " ".join(words)))
+                # audio arrives in real time, so the speech ended this long ago
+                ended = time.time() - endpointer.silence_time
+                self._send(script.event(stt.SpeechEventType.END_OF_SPEECH, speech_end_time=ended))
                 words = []
+            elif state == "idle":
+                # like a real streaming STT, silence is finalised as an empty result
+                self._send(script.event(stt.SpeechEventType.FINAL_TRANSCRIPT))
+
+    def _send(self, event: stt.SpeechEvent) -> None:
+        self._event_ch.send_nowait(event)
 
 
 # ---------------------------------------------------------------------------------------
@@ -390,6 +418,7 @@ class _ScriptedRecognizeStream(stt.RecognizeStream):
 class LLMRequest:
     user_text: str
     at: float
+    wall: float
     cancelled: bool = False
 
 
@@ -456,7 +485,7 @@ class _ScriptedLLMStream(llm.LLMStream):
 
     async def _run(self) -> None:
         user_text = last_user_text(self.chat_ctx)
-        request = LLMRequest(user_text=user_text, at=time.perf_counter())
+        request = LLMRequest(user_text=user_text, at=time.perf_counter(), wall=time.time())
         self._scripted.requests.append(request)
         try:
             await asyncio.sleep(self._scripted.ttft)
@@ -569,9 +598,10 @@ class VoiceHarness:
     mic: PCMAudioInput
     speaker: CapturingAudioOutput
     stt: ScriptedSTT
-    llm: ScriptedLLM
+    llm: llm.LLM
     tts: ScriptedTTS
     items: list[llm.ChatMessage] = field(default_factory=list)
+    added_at: dict[str, float] = field(default_factory=dict)
     agent_states: list[tuple[str, float]] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -582,7 +612,7 @@ class VoiceHarness:
         *,
         vad: VAD,
         stt: ScriptedSTT,
-        llm: ScriptedLLM,
+        llm: llm.LLM,
         tts: ScriptedTTS,
         sample_rate: int,
         allow_preemptive: bool = False,
@@ -608,6 +638,7 @@ class VoiceHarness:
     def _on_item(self, event: ConversationItemAddedEvent) -> None:
         if isinstance(event.item, llm.ChatMessage):
             self.items.append(event.item)
+            self.added_at[event.item.id] = time.perf_counter()
             self._changed.set()
 
     def _on_agent_state(self, event: AgentStateChangedEvent) -> None:

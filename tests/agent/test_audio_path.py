@@ -55,7 +55,7 @@ async def harness(vad: VAD, request: pytest.FixtureRequest) -> AsyncIterator[Voi
         vad=vad,
         stt=ScriptedSTT([QUESTION, BARGE_IN]),
         llm=front_desk(answer),
-        tts=ScriptedTTS(),
+        tts=ScriptedTTS(seconds_per_char=0.03),
         sample_rate=sample_rate,
     )
     yield started
@@ -93,7 +93,7 @@ async def test_caller_barging_in_interrupts_the_reply(harness: VoiceHarness) -> 
     await harness.wait_for_messages("assistant", 2)
 
     interrupted, follow_up = harness.messages("assistant")
-    assert interrupted.text_content == LONG_ANSWER
+    assert (interrupted.text_content or "").startswith("Breakfast is served")
     assert interrupted.interrupted
     assert follow_up.text_content == FOLLOW_UP
     assert [m.text_content for m in harness.messages("user")] == [QUESTION, BARGE_IN]
