@@ -66,6 +66,10 @@ class ToolsSettings(BaseSettings):
         default="https://identity.apaleo.com", alias="APALEO_IDENTITY_URL"
     )
     pms_timeout_s: float = Field(default=8.0, gt=0, alias="PMS_TIMEOUT_S")
+    pms_gap_night_discount_pct: int = Field(
+        default=25, ge=0, lt=100, alias="PMS_GAP_NIGHT_DISCOUNT_PCT"
+    )
+    pms_gap_night_max_nights: int = Field(default=3, ge=1, le=14, alias="PMS_GAP_NIGHT_MAX_NIGHTS")
 
     @model_validator(mode="after")
     def _check_backends(self) -> ToolsSettings:

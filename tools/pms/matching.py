@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["code_candidates", "name_variants", "names_match", "normalize_code"]
+__all__ = [
+    "code_candidates",
+    "code_from_speech",
+    "last_name_from_speech",
+    "name_variants",
+    "names_match",
+    "normalize_code",
+]
 
 # Letters that Unicode does not decompose into a base letter plus an accent.
 _SPECIAL_LETTERS = str.maketrans(
@@ -73,3 +80,34 @@ def names_match(said: str, stored: str) -> bool:
         if name_variants(" ".join(words[start:])) & stored_variants:
             return True
     return False
+
+
+_DIGIT_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+# Words around a spoken code or name; single letters stay, since codes are often spelled.
+# fmt: off
+_FILLERS = frozenset({
+    "am", "and", "booking", "code", "confirmation", "er", "family", "i'm", "is", "it", "it's",
+    "its", "last", "my", "name", "number", "of", "ok", "okay", "please", "reference",
+    "reservation", "so", "spelled", "spelt", "sure", "surname", "that's", "thats", "the", "um",
+    "uh", "yeah", "yes",
+})
+# fmt: on
+
+
+def _spoken_words(text: str) -> list[str]:
+    cleaned = text.replace("\u2019", "'").replace(",", " ").replace(".", " ").replace(":", " ")
+    return [w for w in cleaned.split() if w.casefold() not in _FILLERS]
+
+
+def code_from_speech(text: str) -> str:
+    """A confirmation code from an utterance: 'it's H V L dash three three four two' → 'HVL3342'."""
+    words = [_DIGIT_WORDS.get(w.casefold(), w) for w in _spoken_words(text)]
+    return normalize_code(" ".join(words))
+
+
+def last_name_from_speech(text: str) -> str:
+    """The name part of 'my last name is García, G A R C I A' ('García G A R C I A')."""
+    return " ".join(_spoken_words(text))

@@ -81,12 +81,15 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
 
 
 def join_words(items: Sequence[str], *, conjunction: str = "and") -> str:
+    """'a, b and c'; items that contain commas are separated by semicolons instead."""
     items = [item for item in items if item]
     if not items:
         return ""
     if len(items) == 1:
         return items[0]
-    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+    separator = "; " if any("," in item for item in items) else ", "
+    last = f"{separator.strip()} {conjunction}" if separator == "; " else f" {conjunction}"
+    return f"{separator.join(items[:-1])}{last} {items[-1]}"
 
 
 def mask_email(email: str | None) -> str | None:

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 DEFAULT_TTL_S = 24 * 3600
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,14 @@ class VerificationStore(Protocol):
         """Drop the verified reservation (failed attempts stay counted)."""
         ...
 
+    async def record_request(self, conversation: str, offer_id: str, name: str) -> None:
+        """Remember an offer this conversation requested, so a repeat can be recognised."""
+        ...
+
+    async def requested(self, conversation: str) -> dict[str, str]:
+        """Offers this conversation requested: offer id → name."""
+        ...
+
 
 class InMemoryVerificationStore:
     """Process-local store with expiry; fine for one worker or tests."""
@@ -59,13 +68,14 @@ class InMemoryVerificationStore:
         self._now = monotonic
         self._failures: dict[str, tuple[int, float]] = {}
         self._verified: dict[str, tuple[VerifiedGuest, float]] = {}
+        self._requests: dict[str, tuple[dict[str, str], float]] = {}
         self._lock = asyncio.Lock()
 
     def _prune(self) -> None:
         now = self._now()
-        for table in (self._failures, self._verified):
-            for key in [k for k, (_, expires) in table.items() if expires <= now]:
-                del table[key]
+        _drop_expired(self._failures, now)
+        _drop_expired(self._verified, now)
+        _drop_expired(self._requests, now)
 
     async def failures(self, conversation: str) -> int:
         async with self._lock:
@@ -92,6 +102,23 @@ class InMemoryVerificationStore:
     async def forget(self, conversation: str) -> None:
         async with self._lock:
             self._verified.pop(conversation, None)
+
+    async def record_request(self, conversation: str, offer_id: str, name: str) -> None:
+        async with self._lock:
+            self._prune()
+            offers = dict(self._requests.get(conversation, ({}, 0.0))[0])
+            offers[offer_id] = name
+            self._requests[conversation] = (offers, self._now() + self._ttl_s)
+
+    async def requested(self, conversation: str) -> dict[str, str]:
+        async with self._lock:
+            self._prune()
+            return dict(self._requests.get(conversation, ({}, 0.0))[0])
+
+
+def _drop_expired(table: dict[str, tuple[_T, float]], now: float) -> None:
+    for key in [k for k, (_, expires) in table.items() if expires <= now]:
+        del table[key]
 
 
 class RedisVerificationStore:
@@ -148,3 +175,20 @@ class RedisVerificationStore:
     async def forget(self, conversation: str) -> None:
         async with asyncio.timeout(self._timeout_s):
             await self._redis.delete(self._key(conversation, "guest"))
+
+    async def record_request(self, conversation: str, offer_id: str, name: str) -> None:
+        key = self._key(conversation, "requests")
+        async with asyncio.timeout(self._timeout_s):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, offer_id, name)
+                pipe.expire(key, self._ttl_s)
+                await pipe.execute()
+
+    async def requested(self, conversation: str) -> dict[str, str]:
+        async with asyncio.timeout(self._timeout_s):
+            raw = await self._redis.hgetall(self._key(conversation, "requests"))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

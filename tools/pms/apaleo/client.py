@@ -46,13 +46,11 @@ class ApaleoNotFound(PMSError):
 
 
 def _retry_after(response: httpx.Response, *, now: datetime) -> float | None:
-    value = response.headers.get("Retry-After")
+    value = (response.headers.get("Retry-After") or "").strip()
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -90,9 +88,8 @@ class _TokenCache:
                 return self._token
             response = await fetch()
             if response.status_code in (400, 401, 403):
-                raise PMSUnavailable(
-                    detail=f"Apaleo identity rejected the client credentials ({response.status_code})"
-                )
+                status = response.status_code
+                raise PMSUnavailable(detail=f"Apaleo identity rejected the credentials ({status})")
             if response.status_code >= 400:
                 raise PMSUnavailable(detail=f"Apaleo identity answered {response.status_code}")
             payload = response.json()
