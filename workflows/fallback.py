@@ -165,7 +165,8 @@ class FallbackResponder:
             if call:
                 plan.append((call, "whole"))
         if property_id and property_topics(question):
-            call = self._call(PROPERTY_TOOL, {"property_id": property_id}, 1)
+            # A property tool that takes a topic picks the matching facts from the question.
+            call = self._call(PROPERTY_TOOL, {"property_id": property_id, "topic": question}, 1)
             if call:
                 plan.append((call, "topic"))
         call = self._call(SEARCH_TOOL, {"query": question, "property_id": property_id}, 2)
