@@ -46,7 +46,7 @@ CASES: list[tuple[str, str | None, tuple[str, ...]]] = [
     (
         "Can we bring our cat to the Maine loft?",
         "harbor-view-loft",
-        (HARBOR + "house-rules.md", POLICIES + "accessibility.md"),
+        (HARBOR + "house-rules.md",),
     ),
     (
         "Can I drive right up to the chalet?",

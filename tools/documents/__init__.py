@@ -13,7 +13,13 @@ from tools.documents.errors import (
 from tools.documents.factory import build_document_store, qdrant_location
 from tools.documents.loaders import LoadedDocument, SkipFile, SkippedFile, load_document
 from tools.documents.qdrant_gateway import QdrantGateway, QdrantLocation
-from tools.documents.store import DocumentStore, IngestReport, SearchHit, SearchResult
+from tools.documents.store import (
+    DocumentStore,
+    IngestProgress,
+    IngestReport,
+    SearchHit,
+    SearchResult,
+)
 
 __all__ = [
     "Chunk",
@@ -22,6 +28,7 @@ __all__ = [
     "DocumentStoreError",
     "DocumentStoreUnavailable",
     "EmbeddingModelMismatch",
+    "IngestProgress",
     "IngestReport",
     "LoadedDocument",
     "QdrantGateway",

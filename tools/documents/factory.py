@@ -19,6 +19,13 @@ def qdrant_location(settings: ToolsSettings) -> QdrantLocation:
     return QdrantLocation(path=str(settings.resolved_qdrant_path))
 
 
+def min_score(settings: ToolsSettings, embedder: Embedder) -> float:
+    """SEARCH_MIN_SCORE when set; otherwise where relevance starts on this model's scale."""
+    if "search_min_score" in settings.model_fields_set:
+        return settings.search_min_score
+    return embedder.suggested_min_score
+
+
 def build_document_store(
     settings: ToolsSettings,
     *,
@@ -27,11 +34,12 @@ def build_document_store(
     collection: str | None = None,
 ) -> DocumentStore:
     """The configured store; opening Qdrant is deferred to the first call."""
+    embedder = embedder or build_embedder(settings, redis=redis)
     return DocumentStore(
         QdrantGateway(qdrant_location(settings), timeout_s=settings.qdrant_timeout_s),
-        embedder or build_embedder(settings, redis=redis),
+        embedder,
         collection=collection or settings.qdrant_collection,
         chunker=Chunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap),
-        min_score=settings.search_min_score,
+        min_score=min_score(settings, embedder),
         max_file_bytes=int(settings.ingest_max_file_mb * 1_000_000),
     )

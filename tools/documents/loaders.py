@@ -27,7 +27,7 @@ FORMATS: dict[str, str] = {
 PROPERTIES_FOLDER = "properties"
 
 
-class SkipFile(Exception):  # noqa: N818 - it is a control-flow signal, not an error
+class SkipFile(Exception):
     """The file cannot be ingested; `str(exc)` is the reason shown to the user."""
 
 
@@ -121,8 +121,29 @@ class _HTMLToText(HTMLParser):
 
     _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
     _BLOCK = frozenset(
-        {"p", "div", "section", "article", "br", "tr", "table", "ul", "ol", "header", "footer",
-         "main", "nav", "aside", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure"}
+        {
+            "p",
+            "div",
+            "section",
+            "article",
+            "br",
+            "tr",
+            "table",
+            "ul",
+            "ol",
+            "header",
+            "footer",
+            "main",
+            "nav",
+            "aside",
+            "blockquote",
+            "pre",
+            "hr",
+            "dl",
+            "dt",
+            "dd",
+            "figure",
+        }
     )
 
     def __init__(self) -> None:
@@ -205,7 +226,7 @@ def _read_pdf(raw: bytes) -> tuple[str, str | None]:
     except SkipFile:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise SkipFile(f"unreadable PDF ({type(exc).__name__})") from exc
+        raise SkipFile(f"unreadable PDF ({' '.join(str(exc).split())[:80]})") from exc
     return "\n\n".join(p.strip() for p in pages if p.strip()), title
 
 

@@ -11,11 +11,13 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
@@ -41,6 +43,7 @@ _POINT_NAMESPACE = uuid.UUID("6f1c2a9e-3d4b-5e6f-8a7b-9c0d1e2f3a4b")
 PREVIEW_CHARS = 160
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1024
+OVERFETCH = 8
 META_MODEL = "embedding_model"
 META_DIMENSIONS = "embedding_dimensions"
 
@@ -106,8 +109,29 @@ class IngestReport:
         return "; ".join(parts)
 
 
+class IngestProgress(Protocol):
+    """Receives progress of an ingest run (a progress bar, usually)."""
+
+    def start(self, total_files: int) -> None: ...
+
+    def file_done(self) -> None: ...
+
+    def skipped(self, item: SkippedFile) -> None: ...
+
+
 def point_id(source: str, index: int, content_hash: str) -> str:
     return str(uuid.uuid5(_POINT_NAMESPACE, f"{source}\n{index}\n{content_hash}"))
+
+
+def unit(vector: list[float]) -> list[float]:
+    """L2-normalised, so the collection's dot product is cosine similarity.
+
+    Qdrant's cosine distance would do the same, but local mode re-normalises every stored
+    vector on every query; dot product on unit vectors gives equal scores without that cost.
+    """
+    array = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(array))
+    return (array / norm).tolist() if norm > 0 else list(vector)
 
 
 def _sha256(text: str) -> str:
@@ -204,7 +228,7 @@ class DocumentStore:
             def create(client: QdrantClient) -> None:
                 client.create_collection(
                     self.collection,
-                    vectors_config=qm.VectorParams(size=dimensions, distance=qm.Distance.COSINE),
+                    vectors_config=qm.VectorParams(size=dimensions, distance=qm.Distance.DOT),
                     metadata={
                         META_MODEL: self.embedder.model_name,
                         META_DIMENSIONS: dimensions,
@@ -265,16 +289,12 @@ class DocumentStore:
             logger.warning("search in %r, which has no documents yet", self.collection)
             return SearchResult(query=query, hits=[], min_score=threshold)
         self._check_vector(vector, recorded)
+        vector = unit(vector)
 
-        def search(client: QdrantClient) -> list[qm.ScoredPoint]:
-            return client.query_points(
-                self.collection,
-                query=vector,
-                limit=k,
-                query_filter=property_filter(property_id),
-                with_payload=True,
-            ).points
-
+        if property_id is not None and self.gateway.location.is_local:
+            search = partial(self._local_property_search, vector=vector, k=k, prop=property_id)
+        else:
+            search = partial(self._filtered_search, vector=vector, k=k, prop=property_id)
         points = await self.gateway.run("searching", search)
         hits = [self._hit(p) for p in points]
         kept = [h for h in hits if h.score >= threshold]
@@ -307,6 +327,7 @@ class DocumentStore:
         if recorded is None:
             return []
         self._check_vector(vector, recorded)
+        vector = unit(vector)
 
         def grouped(client: QdrantClient) -> list[qm.PointGroup]:
             return client.query_points_groups(
@@ -321,6 +342,33 @@ class DocumentStore:
 
         groups = await self.gateway.run("searching documents", grouped)
         return [self._hit(g.hits[0]) for g in groups if g.hits]
+
+    def _filtered_search(
+        self, client: QdrantClient, vector: list[float], k: int, prop: str | None
+    ) -> list[qm.ScoredPoint]:
+        return client.query_points(
+            self.collection,
+            query=vector,
+            limit=k,
+            query_filter=property_filter(prop),
+            with_payload=True,
+        ).points
+
+    def _local_property_search(
+        self, client: QdrantClient, vector: list[float], k: int, prop: str
+    ) -> list[qm.ScoredPoint]:
+        """Exact filtered top-k without local mode's per-point Python filter, when possible.
+
+        If at least k of the unfiltered top k*OVERFETCH are eligible, they are the filtered
+        top k (any better eligible point would be in that list too); otherwise filter for real.
+        """
+        wide = client.query_points(
+            self.collection, query=vector, limit=k * OVERFETCH, with_payload=True
+        ).points
+        eligible = [p for p in wide if (p.payload or {}).get("property_id") in (prop, None)]
+        if len(eligible) >= k or len(wide) < k * OVERFETCH:
+            return eligible[:k]
+        return self._filtered_search(client, vector, k, prop)
 
     @staticmethod
     def _hit(point: qm.ScoredPoint) -> SearchHit:
@@ -361,17 +409,24 @@ class DocumentStore:
 
     async def _embed_chunks(self, chunks: Sequence[Chunk]) -> list[list[float]]:
         try:
-            return await self.embedder.aembed_documents([c.embed_text for c in chunks])
+            vectors = await self.embedder.aembed_documents([c.embed_text for c in chunks])
         except EmbeddingsUnavailable as exc:
             raise DocumentStoreUnavailable(f"embedding provider unavailable: {exc}") from exc
         except EmbeddingsError as exc:
             raise DocumentStoreError(f"embedding failed: {exc}") from exc
+        return [unit(v) for v in vectors]
 
-    async def ingest_document(self, document: LoadedDocument) -> tuple[int, int]:
-        """Index one loaded document; returns (chunks added, stale chunks removed)."""
+    async def ingest_document(
+        self, document: LoadedDocument, *, existing: set[str] | None = None
+    ) -> tuple[int, int]:
+        """Index one loaded document; returns (chunks added, stale chunks removed).
+
+        `existing` is the ids already stored for this source, when the caller knows them.
+        """
         chunks = self.chunker.split(document)
         ids = [point_id(document.source, c.index, _sha256(c.embed_text)) for c in chunks]
-        existing = await self._existing_ids(document.source)
+        if existing is None:
+            existing = await self._existing_ids(document.source)
         new = [(pid, c) for pid, c in zip(ids, chunks, strict=True) if pid not in existing]
         stale = sorted(existing - set(ids))
         if new:
@@ -383,10 +438,7 @@ class DocumentStore:
             ]
             for start in range(0, len(points), UPSERT_BATCH):
                 batch = points[start : start + UPSERT_BATCH]
-                await self.gateway.run(
-                    "storing chunks",
-                    lambda c, b=batch: c.upsert(self.collection, points=b, wait=True),
-                )
+                await self.gateway.run("storing chunks", partial(self._upsert, points=batch))
         if stale:
             await self.gateway.run(
                 "removing replaced chunks",
@@ -395,6 +447,13 @@ class DocumentStore:
                 ),
             )
         return len(new), len(stale)
+
+    def _upsert(self, client: QdrantClient, points: list[qm.PointStruct]) -> None:
+        client.upsert(self.collection, points=points, wait=True)
+
+    def _delete_source(self, client: QdrantClient, source: str) -> None:
+        selector = qm.FilterSelector(filter=qm.Filter(must=[_match("source", source)]))
+        client.delete(self.collection, points_selector=selector, wait=True)
 
     @staticmethod
     def _payload(document: LoadedDocument, chunk: Chunk) -> dict[str, Any]:
@@ -415,22 +474,23 @@ class DocumentStore:
         paths: Sequence[Path | str],
         *,
         prune: bool = False,
-        on_skip: Callable[[SkippedFile], None] | None = None,
-        on_progress: Callable[[int], None] | None = None,
+        progress: IngestProgress | None = None,
     ) -> IngestReport:
         """Ingest files and folders. Bad files are skipped (reported), the run continues.
 
         `prune` also removes chunks of files that lived under the given paths and are gone.
-        `on_progress(total)` is called once with the file count, then `on_progress(0)` per file.
         """
-        roots = [Path(p).resolve() for p in paths]
-        files, skipped = discover(roots)
+        roots = await asyncio.to_thread(lambda: [Path(p).resolve() for p in paths])
+        files, skipped = await asyncio.to_thread(discover, roots)
         report = IngestReport(files_seen=len(files) + len(skipped))
         for item in skipped:
-            self._skipped(report, item, on_skip)
-        if on_progress is not None:
-            on_progress(len(files))
+            self._skipped(report, item, progress)
+        if progress is not None:
+            progress.start(len(files))
         gate = asyncio.Semaphore(self._ingest_concurrency)
+        # local mode filters by scanning every point in Python, so one scan up front beats a
+        # filtered lookup per file; a server answers those from its payload index instead
+        known = await self.chunk_ids_by_source() if self.gateway.location.is_local else None
 
         async def one(path: Path) -> None:
             async with gate:
@@ -439,17 +499,18 @@ class DocumentStore:
                         load_document, path, max_bytes=self.max_file_bytes
                     )
                 except SkipFile as exc:
-                    self._skipped(report, SkippedFile(str(path), str(exc)), on_skip)
+                    self._skipped(report, SkippedFile(str(path), str(exc)), progress)
                 else:
-                    added, removed = await self.ingest_document(document)
+                    existing = None if known is None else known.get(document.source, set())
+                    added, removed = await self.ingest_document(document, existing=existing)
                     report.chunks_added += added
                     report.chunks_removed += removed
                     if added or removed:
                         report.files_indexed += 1
                     else:
                         report.files_unchanged += 1
-                if on_progress is not None:
-                    on_progress(0)
+                if progress is not None:
+                    progress.file_done()
 
         await asyncio.gather(*(one(p) for p in files))
         if prune:
@@ -457,21 +518,19 @@ class DocumentStore:
         return report
 
     @staticmethod
-    def _skipped(
-        report: IngestReport, item: SkippedFile, on_skip: Callable[[SkippedFile], None] | None
-    ) -> None:
+    def _skipped(report: IngestReport, item: SkippedFile, progress: IngestProgress | None) -> None:
         report.skipped.append(item)
         logger.info("skipped %s: %s", item.source, item.reason)
-        if on_skip is not None:
-            on_skip(item)
+        if progress is not None:
+            progress.skipped(item)
 
-    async def sources(self) -> dict[str, int]:
-        """Every indexed source file with its chunk count."""
+    async def chunk_ids_by_source(self) -> dict[str, set[str]]:
+        """Every indexed source file with the ids of its chunks (one pass over the collection)."""
         if await self._recorded_dimensions() is None:
             return {}
 
-        def scroll(client: QdrantClient) -> dict[str, int]:
-            counts: dict[str, int] = {}
+        def scroll(client: QdrantClient) -> dict[str, set[str]]:
+            by_source: dict[str, set[str]] = {}
             offset: Any = None
             while True:
                 points, offset = client.scroll(
@@ -483,28 +542,31 @@ class DocumentStore:
                 )
                 for p in points:
                     source = str((p.payload or {}).get("source", ""))
-                    counts[source] = counts.get(source, 0) + 1
+                    by_source.setdefault(source, set()).add(str(p.id))
                 if offset is None:
-                    return counts
+                    return by_source
 
         return await self.gateway.run("listing sources", scroll)
 
-    async def _prune(self, roots: Sequence[Path], report: IngestReport) -> None:
-        def under_a_root(source: str) -> bool:
-            path = Path(source)
-            return any(path == root or root in path.parents for root in roots)
+    async def sources(self) -> dict[str, int]:
+        """Every indexed source file with its chunk count."""
+        return {source: len(ids) for source, ids in (await self.chunk_ids_by_source()).items()}
 
-        for source, count in sorted((await self.sources()).items()):
-            if not under_a_root(source) or Path(source).exists():
-                continue
-            await self.gateway.run(
-                "pruning",
-                lambda c, s=source: c.delete(
-                    self.collection,
-                    points_selector=qm.FilterSelector(filter=qm.Filter(must=[_match("source", s)])),
-                    wait=True,
-                ),
-            )
+    async def _prune(self, roots: Sequence[Path], report: IngestReport) -> None:
+        indexed = await self.sources()
+
+        def gone_under_a_root() -> list[str]:
+            gone = []
+            for source in sorted(indexed):
+                path = Path(source)
+                inside = any(path == root or root in path.parents for root in roots)
+                if inside and not path.exists():
+                    gone.append(source)
+            return gone
+
+        for source in await asyncio.to_thread(gone_under_a_root):
+            count = indexed[source]
+            await self.gateway.run("pruning", partial(self._delete_source, source=source))
             report.sources_pruned.append(source)
             report.chunks_pruned += count
             logger.info("pruned %d chunks of %s (file no longer exists)", count, source)
@@ -512,4 +574,3 @@ class DocumentStore:
     async def aclose(self) -> None:
         await self.gateway.aclose()
         await self.embedder.aclose()
-

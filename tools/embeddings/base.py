@@ -31,6 +31,8 @@ class Embedder(Embeddings, ABC):
     model_name: str
     # False when queries and documents are embedded differently (e.g. instruction prefixes).
     symmetric: bool = True
+    # where "relevant" starts on this model's cosine scale, unless SEARCH_MIN_SCORE says otherwise
+    suggested_min_score: float = 0.2
 
     @property
     @abstractmethod

@@ -149,6 +149,7 @@ class CachedEmbedder(Embedder):
         self.stats = CacheStats()
         self.model_name = inner.model_name
         self.symmetric = inner.symmetric
+        self.suggested_min_score = inner.suggested_min_score
 
     @property
     def dimensions(self) -> int:

@@ -8,8 +8,12 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tools.embeddings.base import Embedder, EmbeddingsError
-from tools.embeddings.cache import CachedEmbedder, EmbeddingCache, LRUEmbeddingCache
-from tools.embeddings.cache import RedisEmbeddingCache
+from tools.embeddings.cache import (
+    CachedEmbedder,
+    EmbeddingCache,
+    LRUEmbeddingCache,
+    RedisEmbeddingCache,
+)
 from tools.embeddings.fastembed_local import (
     DEFAULT_FASTEMBED_MODEL,
     FastEmbedEmbedder,
@@ -114,13 +118,13 @@ def build_embedder(
             socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S,
         )
-        cache = RedisEmbeddingCache(
-            client, ttl_s=settings.embeddings_cache_ttl_s, owns_client=True
-        )
+        cache = RedisEmbeddingCache(client, ttl_s=settings.embeddings_cache_ttl_s, owns_client=True)
     else:
         cache = LRUEmbeddingCache(settings.embeddings_cache_size)
     logger.info(
-        "embeddings: %s (%s), cache: %s", inner.model_name, type(inner).__name__,
+        "embeddings: %s (%s), cache: %s",
+        inner.model_name,
+        type(inner).__name__,
         type(cache).__name__,
     )
     return CachedEmbedder(inner, cache)

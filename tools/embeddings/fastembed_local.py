@@ -56,6 +56,8 @@ class FastEmbedEmbedder(Embedder):
     """A FastEmbed `TextEmbedding`, loaded lazily from the local cache only."""
 
     symmetric = False
+    # BGE-style models score unrelated text around 0.3 to 0.5 (a starting point; tune it)
+    suggested_min_score = 0.5
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ spelling fragments, not meaning, so it is the lower-quality fallback (and what t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import re
 import unicodedata
@@ -19,24 +20,23 @@ from tools.embeddings.base import Embedder
 
 # bump when features change: the name is recorded with collections and cache keys
 HASHING_VERSION = 1
-DEFAULT_HASHING_DIMENSIONS = 1024
+DEFAULT_HASHING_DIMENSIONS = 2048
 
-_STOP_LIST = frozenset(
-    """
+_STOP_TEXT = """
     a about above after again against all am an and any are aren't as at be because been before
     being below between both but by can can't cannot could couldn't did didn't do does doesn't
     doing don't down during each few for from further get gets got had hadn't has hasn't have
-    haven't having he her here hers herself him himself his how i i'd i'll i'm i've if in into is
-    isn't it it's its itself just let's me might more most must mustn't my myself no nor not now
-    of off on once only or other ought our ours ourselves out over own please same shall shan't
-    she should shouldn't so some such than that that's the their theirs them themselves then
-    there there's these they they'd they'll they're they've this those through to too under
+    haven't having he her here hers herself him himself his how i i'd i'll i'm i've if in into
+    is isn't it it's its itself just let's me might more most must mustn't my myself no nor not
+    now of off on once only or other ought our ours ourselves out over own please same shall
+    shan't she should shouldn't so some such than that that's the their theirs them themselves
+    then there there's these they they'd they'll they're they've this those through to too under
     until up us very was wasn't we we'd we'll we're we've were weren't what what's when when's
     where where's which while who who's whom why why's will with won't would wouldn't you you'd
     you'll you're you've your yours yourself yourselves also any anyone anything tell know need
     want like there's ok okay hi hello thanks thank
-    """.split()
-)
+"""
+_STOP_LIST = frozenset(_STOP_TEXT.split())
 # tokens split contractions at the apostrophe, so "don't" arrives as "don"
 STOP_WORDS = _STOP_LIST | {w.split("'")[0] for w in _STOP_LIST}
 
@@ -91,32 +91,40 @@ class HashingEmbedder(Embedder):
     topic, word pairs reward matching phrases, character n-grams tolerate inflections and typos.
     """
 
+    # lexical scores run low: relevant passages score about 0.1 to 0.4
+    suggested_min_score = 0.08
+
     def __init__(
         self,
         dimensions: int = DEFAULT_HASHING_DIMENSIONS,
         *,
         word_weight: float = 1.0,
-        bigram_weight: float = 0.45,
-        char_weight: float = 0.55,
+        bigram_weight: float = 0.3,
+        char_weight: float = 0.8,
         char_ngrams: tuple[int, ...] = (3, 4, 5),
+        spans: tuple[float, float, float] = (0.5, 0.2, 0.3),
     ) -> None:
         if dimensions < 16:
             raise ValueError("the hashing embedder needs at least 16 dimensions")
         self._dimensions = dimensions
         self._weights = (word_weight, bigram_weight, char_weight)
         self._char_ngrams = char_ngrams
+        # each family hashes into its own slice: a word never collides with a character n-gram
+        cuts = [0, *(round(dimensions * f) for f in np.cumsum(spans)[:-1]), dimensions]
+        self._spans = list(itertools.pairwise(cuts))
         self.model_name = f"hashing-v{HASHING_VERSION}-d{dimensions}"
 
     @property
     def dimensions(self) -> int:
         return self._dimensions
 
-    def _family_vector(self, features: Counter[str]) -> np.ndarray:
+    def _family_vector(self, features: Counter[str], start: int, stop: int) -> np.ndarray:
         vector = np.zeros(self._dimensions, dtype=np.float32)
+        width = stop - start
         for feature, count in features.items():
             h = zlib.crc32(feature.encode("utf-8"))
             sign = 1.0 if h & 0x80000000 else -1.0
-            vector[h % self._dimensions] += sign * (1.0 + math.log(count))
+            vector[start + h % width] += sign * (1.0 + math.log(count))
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm > 0 else vector
 
@@ -124,7 +132,7 @@ class HashingEmbedder(Embedder):
         # a text of only stop words ("is it?") still deserves a non-zero vector
         words = content_words(text) or tokens(text)
         unigrams = Counter(f"w {w}" for w in words)
-        bigrams = Counter(f"b {a} {b}" for a, b in zip(words, words[1:], strict=False))
+        bigrams = Counter(f"b {a} {b}" for a, b in itertools.pairwise(words))
         grams: Counter[str] = Counter()
         for word in words:
             padded = f"<{word}>"
@@ -134,9 +142,10 @@ class HashingEmbedder(Embedder):
 
     def embed_one(self, text: str) -> list[float]:
         combined = np.zeros(self._dimensions, dtype=np.float32)
-        for weight, features in zip(self._weights, self._features(text), strict=True):
+        families = zip(self._weights, self._features(text), self._spans, strict=True)
+        for weight, features, (start, stop) in families:
             if features:
-                combined += weight * self._family_vector(features)
+                combined += weight * self._family_vector(features, start, stop)
         norm = float(np.linalg.norm(combined))
         if norm == 0:
             # featureless text: a fixed unit vector, since cosine search cannot take zeros

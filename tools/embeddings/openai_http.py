@@ -11,6 +11,7 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,9 +82,11 @@ class OpenAIEmbedder(Embedder):
         config: HttpEmbeddingsConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._config = config
         self._transport = transport
+        self._sleep = sleep
         self._url = config.base_url.rstrip("/") + "/embeddings"
         self._dimensions = config.dimensions or _known_dimensions(config.model)
         # text-embedding-3 models can shorten vectors server-side; others reject the field
@@ -215,7 +218,7 @@ class OpenAIEmbedder(Embedder):
                 attempts - 1,
                 delay,
             )
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
         raise AssertionError("the retry loop always returns or raises")
 
     def _parse(self, response: httpx.Response, expected: int) -> list[list[float]]:

@@ -1,0 +1,97 @@
+"""`python -m tools.ingest PATH... [--collection NAME] [--prune]`: index documents in Qdrant."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from tools.cli_common import EXIT_ERROR, configure_logging, display_path, load_settings
+from tools.documents import DocumentStoreError, SkippedFile, build_document_store
+from tools.embeddings import EmbeddingsError
+from tools.settings import ToolsSettings
+
+
+class ProgressBar:
+    """A tqdm bar on stderr; it appears only on a terminal and only when a run takes > 1 s."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._bar: tqdm[Any] | None = None
+
+    def start(self, total_files: int) -> None:
+        self._bar = tqdm(
+            total=total_files,
+            unit="file",
+            desc="ingesting",
+            file=sys.stderr,
+            disable=None if self._enabled else True,
+            delay=1.0,
+        )
+
+    def file_done(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def skipped(self, item: SkippedFile) -> None:
+        tqdm.write(f"skipped {display_path(item.source)}: {item.reason}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.ingest",
+        description="Index Markdown, text, HTML and PDF files (and folders) into Qdrant.",
+    )
+    parser.add_argument("paths", nargs="+", help="files or folders to ingest")
+    parser.add_argument("--collection", help="collection name (default: QDRANT_COLLECTION)")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove chunks of files under these paths that no longer exist",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return parser
+
+
+async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
+    try:
+        store = build_document_store(settings, collection=args.collection)
+    except EmbeddingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    progress = ProgressBar(enabled=not args.no_progress)
+    try:
+        report = await store.ingest(args.paths, prune=args.prune, progress=progress)
+        total = await store.count()
+    except DocumentStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        progress.close()
+        await store.aclose()
+    for source in report.sources_pruned:
+        print(f"pruned {display_path(source)}")
+    print(f"{report.summary()}. Collection {store.collection!r} holds {total} chunks.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    settings = load_settings()
+    if settings is None:
+        return EXIT_ERROR
+    return asyncio.run(run(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""`python -m tools.search QUERY [--k N] [--property ID] [--json]`: search the documents."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from tools.cli_common import EXIT_ERROR, configure_logging, display_path, load_settings
+from tools.documents import DocumentStoreError, SearchResult, build_document_store
+from tools.embeddings import EmbeddingsError
+from tools.settings import ToolsSettings
+
+EXIT_NOTHING_FOUND = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.search",
+        description="Search the ingested documents. Exit status 1 when nothing relevant is "
+        "found, 2 on errors.",
+    )
+    parser.add_argument("query", nargs="+", help="the question or words to search for")
+    parser.add_argument("--k", type=int, default=5, help="how many chunks to return (default 5)")
+    parser.add_argument("--property", dest="property_id", help="only this property (+ general)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list of hits")
+    parser.add_argument("--collection", help="collection name (default: QDRANT_COLLECTION)")
+    parser.add_argument("--min-score", type=float, help="override the minimum score")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return parser
+
+
+def render(result: SearchResult) -> str:
+    if not result.found:
+        return (
+            f"nothing relevant found ({result.discarded} results under the minimum score "
+            f"{result.min_score:g})"
+        )
+    blocks = []
+    for rank, hit in enumerate(result.hits, start=1):
+        tag = f"  [{hit.property_id}]" if hit.property_id else ""
+        blocks.append(
+            f"{rank}. {hit.score:.3f}  {hit.label}{tag}\n"
+            f"   {display_path(hit.source)} #{hit.chunk}\n"
+            f"   {hit.preview}"
+        )
+    return "\n".join(blocks)
+
+
+async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
+    if args.k < 1:
+        print("error: --k must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        store = build_document_store(settings, collection=args.collection)
+    except EmbeddingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        result = await store.search(
+            " ".join(args.query), k=args.k, property_id=args.property_id, min_score=args.min_score
+        )
+    except DocumentStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        await store.aclose()
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in result.hits], ensure_ascii=False, indent=2))
+    else:
+        print(render(result))
+    return 0 if result.found else EXIT_NOTHING_FOUND
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    settings = load_settings()
+    if settings is None:
+        return EXIT_ERROR
+    return asyncio.run(run(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
