@@ -22,7 +22,7 @@ logger = logging.getLogger("token_server")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m token_server",
-        description="LiveKit token endpoint for web and mobile apps (settings from the environment).",
+        description="LiveKit token endpoint for web and mobile apps (configured by environment).",
     )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the HTTP server (the default)")
@@ -71,13 +71,18 @@ def serve() -> int:
         access_log=False,
         log_config=None,
         log_level=settings.log_level,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # X-Forwarded-For is honoured only from proxies named in TOKEN_FORWARDED_ALLOW_IPS.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         server_header=False,
     )
     server = uvicorn.Server(config)
-    # Everything built so far lives for the whole process; keep the collector off it.
+    config.load()  # imports the loop and protocol modules now, so the freeze covers them
+    # Everything built so far lives as long as the process: keep the cyclic collector off it,
+    # and collect the young generation less often (requests free their objects by refcount).
+    gc.collect()
     gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
     logger.info(
         "token server on http://%s:%d (auth: %s; rate limits %s)",
         settings.host,

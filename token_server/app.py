@@ -163,8 +163,10 @@ class TokenServerApp:
                 self.metrics.rate_limited["principal"] += 1
                 raise _too_many_requests(retry_after)
             body = await read_body(receive, content_length, MAX_BODY_BYTES)
-            if body and content_type != b"application/json" and (
-                media_type(content_type) != b"application/json"
+            if (
+                body
+                and content_type != b"application/json"
+                and (media_type(content_type) != b"application/json")
             ):
                 raise HttpError(415, "unsupported_media_type", "send application/json")
             request = parse_token_request(body, max_metadata_bytes=self._max_metadata_bytes)
@@ -203,7 +205,10 @@ class TokenServerApp:
         return 200
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> int:
-        headers: Headers = ((b"content-type", METRICS_CONTENT_TYPE), (b"cache-control", b"no-store"))
+        headers: Headers = (
+            (b"content-type", METRICS_CONTENT_TYPE),
+            (b"cache-control", b"no-store"),
+        )
         await send_response(send, 200, self.metrics.render(), headers)
         return 200
 
@@ -239,10 +244,14 @@ class TokenServerApp:
                     await self._on_startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._on_shutdown is not None:
-                    await asyncio.shield(self._on_shutdown())
+                await asyncio.shield(self.aclose())
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def aclose(self) -> None:
+        """Close the clients the app opened (Redis, JWKS HTTP); the lifespan calls this."""
+        if self._on_shutdown is not None:
+            await self._on_shutdown()
 
 
 def _too_many_requests(retry_after: float) -> HttpError:

@@ -16,7 +16,6 @@ Headers = tuple[tuple[bytes, bytes], ...]
 JSON_HEADERS: Headers = (
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
-    (b"x-content-type-options", b"nosniff"),
 )
 
 

@@ -65,4 +65,3 @@ class Authenticator:
                 raise AuthError("invalid_token", "the bearer token is not a JWT") from None
             return await self._oidc.principal(token)
         raise AuthError("invalid_api_key", "the API key is not valid")
-

@@ -18,7 +18,12 @@ from token_server.livekit_jwt import LiveKitSigner
 from token_server.metrics import Metrics
 from token_server.oidc import JwksCache, OidcVerifier
 from token_server.openapi import openapi_document
-from token_server.rate_limit import InProcessRateLimiter, RateLimiter, RateLimitSpec, RedisRateLimiter
+from token_server.rate_limit import (
+    InProcessRateLimiter,
+    RateLimiter,
+    RateLimitSpec,
+    RedisRateLimiter,
+)
 from token_server.settings import TokenServerSettings
 from token_server.token_policy import TokenPolicy, TokenPolicyConfig
 from token_server.webhooks import WebhookHandler
@@ -130,4 +135,3 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
-

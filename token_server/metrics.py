@@ -91,7 +91,9 @@ class _MetricsCollector(Collector):
         )
         for route, histogram in sorted(m.latency.items()):
             cumulative, buckets = 0, []
-            for bound, count in zip((*LATENCY_BUCKETS, float("inf")), histogram.buckets, strict=True):
+            for bound, count in zip(
+                (*LATENCY_BUCKETS, float("inf")), histogram.buckets, strict=True
+            ):
                 cumulative += count
                 buckets.append((_bound_label(bound), cumulative))
             latency.add_metric([route], buckets, histogram.sum)

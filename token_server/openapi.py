@@ -129,9 +129,7 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                     "responses": {
                         "200": {
                             "description": "Alive",
-                            "content": {
-                                _JSON: {"schema": {"$ref": "#/components/schemas/Status"}}
-                            },
+                            "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Status"}}},
                         }
                     },
                 }
@@ -144,9 +142,7 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                     "responses": {
                         "200": {
                             "description": "Ready",
-                            "content": {
-                                _JSON: {"schema": {"$ref": "#/components/schemas/Status"}}
-                            },
+                            "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Status"}}},
                         },
                         "503": _error("A dependency is unreachable"),
                     },
@@ -195,9 +191,7 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                     "responses": {
                         "200": {
                             "description": "Verified and recorded",
-                            "content": {
-                                _JSON: {"schema": {"$ref": "#/components/schemas/Status"}}
-                            },
+                            "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Status"}}},
                         },
                         "400": _error("Signed, but not a LiveKit event"),
                         "401": _error("Unsigned, wrongly signed or tampered"),
@@ -290,7 +284,12 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                 },
                 "TokenResponse": {
                     "type": "object",
-                    "required": ["server_url", "participant_token", "room_name", "participant_name"],
+                    "required": [
+                        "server_url",
+                        "participant_token",
+                        "room_name",
+                        "participant_name",
+                    ],
                     "additionalProperties": False,
                     "properties": {
                         "server_url": {"type": "string", "description": "LIVEKIT_URL"},

@@ -65,6 +65,10 @@ class InProcessRateLimiter:
         self._max_keys = max_keys
         self._counts: dict[str, list[int]] = {}
 
+    def __len__(self) -> int:
+        """How many keys are being counted (bounded by `max_keys`)."""
+        return len(self._counts)
+
     async def hit(self, key: str) -> float | None:
         return self.hit_now(key)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from token_server.rate_limit import RateLimitSpec
+from token_server.token_request import ATTRIBUTE_KEY_PATTERN
 
 PublishSource = Literal["microphone", "camera", "screen_share", "screen_share_audio"]
 ContextValue = str | int | float | bool
@@ -23,6 +24,7 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _ROLE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _ROOM_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ATTRIBUTE_KEY = re.compile(ATTRIBUTE_KEY_PATTERN)
 
 
 def _split_csv(value: Any) -> Any:
@@ -84,7 +86,7 @@ class TokenServerSettings(BaseSettings):
     # Listening socket
     host: str = Field(default="127.0.0.1", alias="TOKEN_SERVER_HOST")
     port: int = Field(default=8080, ge=0, le=65535, alias="TOKEN_SERVER_PORT")
-    forwarded_allow_ips: str = Field(default="127.0.0.1", alias="TOKEN_FORWARDED_ALLOW_IPS")
+    forwarded_allow_ips: str = Field(default="", alias="TOKEN_FORWARDED_ALLOW_IPS")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", alias="TOKEN_LOG_LEVEL"
     )
@@ -113,7 +115,7 @@ class TokenServerSettings(BaseSettings):
     default_dispatch: bool = Field(default=True, alias="TOKEN_DEFAULT_DISPATCH")
     ttl_seconds: int = Field(default=900, ge=120, le=86_400, alias="TOKEN_TTL_SECONDS")
     publish_sources: Annotated[list[PublishSource], NoDecode] = Field(
-        default_factory=lambda: ["microphone"], alias="TOKEN_PUBLISH_SOURCES"
+        default_factory=lambda: list[PublishSource](["microphone"]), alias="TOKEN_PUBLISH_SOURCES"
     )
     room_prefixes: Annotated[dict[str, list[str]], NoDecode] = Field(
         default_factory=dict, alias="TOKEN_ROOM_PREFIXES"
@@ -161,7 +163,9 @@ class TokenServerSettings(BaseSettings):
         normalised = {digest.strip().lower(): principal for digest, principal in keys.items()}
         for digest in normalised:
             if not _SHA256_HEX.fullmatch(digest):
-                raise ValueError("keys must be the sha256 hex digest (64 hex chars) of each API key")
+                raise ValueError(
+                    "keys must be the sha256 hex digest (64 hex chars) of each API key"
+                )
         return normalised
 
     @field_validator("cors_origins")
@@ -171,7 +175,9 @@ class TokenServerSettings(BaseSettings):
         for origin in origins:
             parts = urlsplit(origin)
             if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"{origin!r} is not an explicit origin like https://app.example.com")
+                raise ValueError(
+                    f"{origin!r} is not an explicit origin like https://app.example.com"
+                )
             if parts.path not in ("", "/") or parts.query or parts.fragment:
                 raise ValueError(f"{origin!r} must be scheme://host[:port] without a path")
             checked.append(f"{parts.scheme}://{parts.netloc}".lower())
@@ -194,6 +200,15 @@ class TokenServerSettings(BaseSettings):
                 raise ValueError(f"role {role!r} needs prefixes matching {_ROOM_PREFIX.pattern}")
         return prefixes
 
+    @field_validator("role_attributes")
+    @classmethod
+    def _role_attributes(cls, table: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for role, attributes in table.items():
+            for key in attributes:
+                if not _ATTRIBUTE_KEY.fullmatch(key) or key.startswith("lk."):
+                    raise ValueError(f"role {role!r}: attribute key {key!r} is not usable")
+        return table
+
     @field_validator("livekit_url")
     @classmethod
     def _livekit_url(cls, url: str) -> str:
@@ -206,7 +221,8 @@ class TokenServerSettings(BaseSettings):
         oidc = (self.oidc_jwks_url, self.oidc_issuer, self.oidc_audience)
         if any(oidc) and not all(oidc):
             raise ValueError(
-                "TOKEN_OIDC_JWKS_URL, TOKEN_OIDC_ISSUER and TOKEN_OIDC_AUDIENCE must be set together"
+                "TOKEN_OIDC_JWKS_URL, TOKEN_OIDC_ISSUER and TOKEN_OIDC_AUDIENCE "
+                "must be set together"
             )
         if self.oidc_jwks_url and urlsplit(self.oidc_jwks_url).scheme not in ("http", "https"):
             raise ValueError("TOKEN_OIDC_JWKS_URL must be an http(s) URL")
@@ -229,5 +245,7 @@ class TokenServerSettings(BaseSettings):
     @property
     def context_claim_map(self) -> dict[str, str]:
         """OIDC claim path → dispatch-metadata key (`claim=key` renames, `key` keeps the name)."""
-        pairs = (claim.split("=", 1) if "=" in claim else (claim, claim) for claim in self.context_claims)
+        pairs = (
+            claim.split("=", 1) if "=" in claim else (claim, claim) for claim in self.context_claims
+        )
         return {claim: key for claim, key in pairs}

@@ -34,7 +34,9 @@ class WebhookHandler:
         try:
             event = self._receiver.receive(text, token)
         except ParseError:
-            raise HttpError(400, "invalid_json", "the webhook body is not a LiveKit event") from None
+            raise HttpError(
+                400, "invalid_json", "the webhook body is not a LiveKit event"
+            ) from None
         except Exception as exc:
             # livekit-api raises PyJWTError for the signature and bare Exception for the hash.
             logger.warning("rejected webhook: %s", type(exc).__name__)
