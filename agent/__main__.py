@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import importlib.util
-import inspect
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -71,26 +70,19 @@ def download_files(settings: WorkerSettings) -> int:
     """Run every LiveKit plugin's download step, then fetch the local embedding models."""
     from livekit.agents import Plugin
 
+    from tools.embeddings import download_models
+
     importlib.import_module("agent.providers")  # registers the silero/deepgram/openai plugins
-    for plugin in Plugin.registered_plugins:
-        logger.info("downloading files for %s", plugin.package)
-        plugin.download_files()
-    if importlib.util.find_spec("tools.embeddings") is None:
-        logger.info("no local embedding models to download")
-        return 0
-    download_models = getattr(importlib.import_module("tools.embeddings"), "download_models", None)
-    if download_models is None:
-        logger.info("no local embedding models to download")
-        return 0
-    result = download_models(settings)
-    if inspect.isawaitable(result):
-        asyncio.run(_await(result))
-    logger.info("downloads finished")
+    try:
+        for plugin in Plugin.registered_plugins:
+            logger.info("downloading files for %s", plugin.package)
+            plugin.download_files()
+        fetched = download_models(settings)
+    except Exception as exc:
+        logger.error("download failed: %s", exc)
+        return 1
+    logger.info("embedding models ready: %s", ", ".join(fetched) if fetched else "none needed")
     return 0
-
-
-async def _await(awaitable: object) -> None:
-    await awaitable  # type: ignore[misc]
 
 
 def _run_voice_console(settings: WorkerSettings) -> int:
@@ -126,7 +118,21 @@ def _run_text_console(settings: WorkerSettings, metadata_json: str | None) -> in
         return EXIT_INTERRUPTED
 
 
+def _export_prometheus_dir(settings: WorkerSettings) -> None:
+    """Put the worker in Prometheus multiprocess mode before prometheus_client is imported.
+
+    prometheus_client picks its value storage at import time; set now, LiveKit's main-process
+    series and the job processes' series all land in the directory LiveKit's endpoint reads.
+    """
+    if settings.prometheus_port is None:
+        return
+    directory = settings.resolved_prometheus_multiproc_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def _run_worker(settings: WorkerSettings, *, devmode: bool) -> int:
+    _export_prometheus_dir(settings)
     from agent.server import build_server, serve
 
     server = build_server(settings)
@@ -135,7 +141,10 @@ def _run_worker(settings: WorkerSettings, *, devmode: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m agent` and the `voice-agent` script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "console" and args.metadata is not None and not args.text:
+        parser.error("--metadata works with the text console only (add --text)")
     mode = _mode(args)
     try:
         settings = load_settings(mode)

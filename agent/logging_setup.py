@@ -173,6 +173,8 @@ def configure_logging(
     handler.addFilter(LogContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # Library warnings (warnings.warn) become log lines in the same format.
+    logging.captureWarnings(True)
     quiet = max(logging.WARNING, logging.getLevelName(level))
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(quiet)

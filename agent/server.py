@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,9 +28,14 @@ from livekit.agents.voice.room_io import RoomOptions
 from livekit.agents.worker import ServerEnvOption
 from prometheus_client import CollectorRegistry
 
+from agent.brain import build_brain
 from agent.logging_setup import bind_log_fields
 from agent.metadata import DispatchMetadata, merge_participant_attributes, parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
+
+# Imported at module level, on the main thread: LiveKit plugins refuse other threads.
+from agent.providers import MediaConfig, build_vad
+from agent.session import build_session
 
 if TYPE_CHECKING:
     from agent.settings import WorkerSettings
@@ -92,22 +98,8 @@ def voice_room_options(caller_identity: str) -> RoomOptions:
     return RoomOptions(participant_identity=caller_identity, close_on_disconnect=True)
 
 
-def _build_brain(*args: Any, **kwargs: Any) -> Awaitable[BrainLike]:
-    from agent.brain import build_brain
-
-    return build_brain(*args, **kwargs)
-
-
-def _build_session(settings: WorkerSettings, **kwargs: Any) -> AgentSession[Any]:
-    from agent.session import build_session
-
-    return build_session(settings, **kwargs)
-
-
 def load_vad(settings: WorkerSettings) -> vad.VAD:
     """Silero VAD with the configured thresholds; blocking, so it runs in prewarm."""
-    from agent.providers import MediaConfig, build_vad
-
     return build_vad(MediaConfig.from_settings(settings))
 
 
@@ -115,8 +107,8 @@ def load_vad(settings: WorkerSettings) -> vad.VAD:
 class EntrypointDeps:
     """What the entrypoint builds a call from; tests swap in small fakes."""
 
-    build_brain: BrainFactory = _build_brain
-    build_session: SessionFactory = _build_session
+    build_brain: BrainFactory = build_brain
+    build_session: SessionFactory = build_session
     load_vad: Callable[[WorkerSettings], vad.VAD | None] = load_vad
     room_options: Callable[[str], RoomOptions] = voice_room_options
 
@@ -279,7 +271,11 @@ def build_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=secret.get_secret_value() if secret is not None else None,
-        port=ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
+        port=(
+            settings.worker_port
+            if settings.worker_port is not None
+            else ServerEnvOption(dev_default=0, prod_default=8081)
+        ),
         drain_timeout=settings.drain_timeout_s,
         prometheus_port=settings.prometheus_port,
         prometheus_multiproc_dir=str(multiproc_dir) if multiproc_dir is not None else None,
@@ -296,8 +292,15 @@ async def serve(server: AgentServer, *, devmode: bool, drain_timeout_s: int) -> 
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            logger.warning("second stop signal: exiting without waiting for calls")
+            os._exit(1)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     run_task = asyncio.create_task(server.run(devmode=devmode), name="agent_server_run")
     stop_task = asyncio.create_task(stop.wait(), name="agent_server_stop")
     try:

@@ -53,7 +53,7 @@ class WorkerSettings(ToolsSettings):
     livekit_api_key: str | None = Field(default=None, alias="LIVEKIT_API_KEY")
     livekit_api_secret: SecretStr | None = Field(default=None, alias="LIVEKIT_API_SECRET")
     agent_name: str = Field(default="voice-agent", min_length=1, alias="AGENT_NAME")
-    worker_port: int = Field(default=8081, ge=0, le=65535, alias="WORKER_PORT")
+    worker_port: int | None = Field(default=None, ge=0, le=65535, alias="WORKER_PORT")
     drain_timeout_s: int = Field(default=1800, ge=0, alias="DRAIN_TIMEOUT_S")
     caller_wait_timeout_s: float = Field(default=60.0, gt=0, alias="CALLER_WAIT_TIMEOUT_S")
 

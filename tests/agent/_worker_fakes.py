@@ -231,3 +231,58 @@ def clear_worker_env(monkeypatch: Any) -> None:
     for info in WorkerSettings.model_fields.values():
         if info.alias:
             monkeypatch.delenv(info.alias, raising=False)
+
+
+class JobRunner:
+    """Plays LiveKit's job runner around a `fake_job_context`: records shutdown requests and
+    runs the shutdown callbacks the way the runner does (session first, then callbacks)."""
+
+    def __init__(self, ctx: Any, monkeypatch: Any) -> None:
+        self.ctx = ctx
+        self.shutdown_reasons: list[str] = []
+        self._callbacks: list[Any] = []
+        monkeypatch.setattr(ctx, "shutdown", self._shutdown)
+        monkeypatch.setattr(ctx, "add_shutdown_callback", self._callbacks.append)
+
+    def _shutdown(self, reason: str = "") -> None:
+        self.shutdown_reasons.append(reason)
+
+    async def finish(self, reason: str) -> None:
+        import inspect
+
+        try:
+            session = self.ctx.primary_session
+        except RuntimeError:
+            session = None
+        if session is not None:
+            await session.aclose()
+        for callback in self._callbacks:
+            takes_reason = len(inspect.signature(callback).parameters) > 0
+            await (callback(reason) if takes_reason else callback())
+
+
+async def eventually(predicate: Any, *, attempts: int = 400) -> None:
+    """Yield to the loop until `predicate()` holds (bounded by attempts, not by time)."""
+    import asyncio
+
+    for _ in range(attempts):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never became true")
+
+
+@contextlib.contextmanager
+def preserved_logging() -> Any:
+    """Undo what `configure_logging` does to the root logger once the test is over."""
+    import logging
+
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)

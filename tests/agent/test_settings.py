@@ -252,3 +252,10 @@ def test_the_session_assembly_reads_its_knobs_from_these_settings(
     assert config.preemptive_generation is False
     assert config.turn_detection == "stt"
     assert config.vad_min_silence_duration == 0.4
+
+
+def test_every_variable_is_documented() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "worker.md").read_text()
+    aliases = [info.alias for info in WorkerSettings.model_fields.values() if info.alias]
+    undocumented = [alias for alias in aliases if f"| `{alias}` |" not in doc]
+    assert undocumented == []
