@@ -1,4 +1,7 @@
-"""The worker CLI: `python -m agent start | dev | console [--text] | download-files`.
+"""The worker CLI: `python -m agent [start | dev | console [--text] | download-files]`.
+
+With no command it picks one: `start` when a LiveKit server is configured, else the voice
+console when the STT/TTS keys are there, else the text console.
 
 Settings are read and checked here, once; a bad or missing setting ends the program with one
 line on stderr naming the variable, and exit code 2.
@@ -27,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m agent",
         description="The LiveKit voice worker whose brain is a LangGraph graph.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=False, metavar="COMMAND")
     commands.add_parser("start", help="run the worker for production (JSON logs, draining)")
     commands.add_parser("dev", help="run the worker for development (readable debug logs)")
     console = commands.add_parser(
@@ -47,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         "download-files", help="fetch model files (plugins, local embeddings) ahead of time"
     )
     return parser
+
+
+def auto_mode(settings: WorkerSettings) -> RunMode:
+    """The mode `python -m agent` runs in when no command is given."""
+    if settings.livekit_url is not None:
+        return "start"
+    return "console" if not settings.problems_for("console") else "console-text"
 
 
 def _mode(args: argparse.Namespace) -> RunMode:
@@ -145,7 +155,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "console" and args.metadata is not None and not args.text:
         parser.error("--metadata works with the text console only (add --text)")
-    mode = _mode(args)
+    if args.command is None:
+        args.metadata = None
+        try:
+            mode = auto_mode(load_settings("console-text"))
+        except SettingsError as exc:
+            sys.stderr.write(f"voice-agent: {exc}\n")
+            return EXIT_CONFIG
+        described = {
+            "start": "a LiveKit server is configured: running the worker",
+            "console": "no LiveKit server configured: voice console",
+            "console-text": "no LiveKit server and no speech keys: text console",
+        }
+        sys.stderr.write(f"voice-agent: {described.get(mode, mode)} (see --help)\n")
+    else:
+        mode = _mode(args)
     try:
         settings = load_settings(mode)
     except SettingsError as exc:

@@ -16,7 +16,7 @@ import stat
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from livekit.agents import Agent, AgentSession
+from livekit.agents import AgentSession
 from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 from prometheus_client import CollectorRegistry
@@ -25,6 +25,7 @@ from agent.logging_setup import bind_log_fields
 from agent.metadata import parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
 from agent.server import BrainFactory, EntrypointDeps
+from agent.voice_agent import GraphAgent
 
 if TYPE_CHECKING:
     from agent.settings import WorkerSettings
@@ -114,7 +115,7 @@ async def run_text_console(
         metrics.observe_session(session)
         metrics.observe_tools(brain.llm)
         stack.push_async_callback(session.aclose)
-        await session.start(agent=Agent(instructions=brain.instructions))
+        await session.start(agent=GraphAgent(instructions=brain.instructions))
         stdout.write("Text console: type a message and press Enter; /quit or Ctrl-D ends.\n")
         await session.say(brain.greeting)
         _say(stdout, brain.greeting)

@@ -28,7 +28,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
@@ -65,7 +65,11 @@ from agent.commands.services import CommandServices, PendingConfirmations
 from agent.commands.settings import DataChannelConfig
 from agent.commands.sources import answer_sources
 from agent.graph_llm_events import ToolFinished, ToolStarted
-from workflows.registry import WorkflowRegistry
+from workflows.registry import WorkflowRegistry, build_workflow_registry
+
+if TYPE_CHECKING:
+    from agent.brain import Brain
+    from agent.settings import WorkerSettings
 
 __all__ = ["BrainHandles", "DataChannel", "RoomSender", "attach_data_channel", "capabilities"]
 
@@ -520,3 +524,28 @@ def attach_data_channel(
     )
     channel._bind(brain.llm, brain.graph)
     return channel
+
+
+def channel_for_brain(
+    session: AgentSession[Any],
+    room: rtc.Room,
+    *,
+    brain: Brain,
+    caller_identity: str,
+    settings: WorkerSettings,
+) -> DataChannel:
+    """The worker's data channel for one call: the brain's tools, model, PMS and workflows."""
+    return attach_data_channel(
+        session,
+        room,
+        brain=brain,
+        caller_identity=caller_identity,
+        config=DataChannelConfig.from_settings(settings),
+        chat_model=brain.chat_model,
+        workflows=build_workflow_registry(
+            store=brain.documents, model=brain.chat_model, pms=brain.pms, desk=brain.desk
+        ),
+        extra_providers=brain.providers,
+        agent_name=settings.agent_name,
+        greeting=brain.greeting,
+    )

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from livekit import rtc
-from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, llm, vad
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, llm, vad
 from livekit.agents.voice.events import CloseEvent
 from livekit.agents.voice.room_io import RoomOptions
 from livekit.agents.worker import ServerEnvOption
 from prometheus_client import CollectorRegistry
 
 from agent.brain import build_brain
+from agent.data_channel import channel_for_brain
 from agent.logging_setup import bind_log_fields
 from agent.metadata import DispatchMetadata, merge_participant_attributes, parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
@@ -36,6 +37,7 @@ from agent.metrics import WorkerMetrics
 # Imported at module level, on the main thread: LiveKit plugins refuse other threads.
 from agent.providers import MediaConfig, build_vad
 from agent.session import build_session
+from agent.voice_agent import GraphAgent
 
 if TYPE_CHECKING:
     from agent.settings import WorkerSettings
@@ -103,6 +105,26 @@ def load_vad(settings: WorkerSettings) -> vad.VAD:
     return build_vad(MediaConfig.from_settings(settings))
 
 
+class ChannelLike(Protocol):
+    """What the entrypoint uses of `agent.data_channel.DataChannel`."""
+
+    def room_options(self, base: RoomOptions) -> RoomOptions: ...
+    async def announce(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class ChannelFactory(Protocol):
+    def __call__(
+        self,
+        session: AgentSession[Any],
+        room: rtc.Room,
+        *,
+        brain: Any,
+        caller_identity: str,
+        settings: WorkerSettings,
+    ) -> ChannelLike: ...
+
+
 @dataclass(frozen=True)
 class EntrypointDeps:
     """What the entrypoint builds a call from; tests swap in small fakes."""
@@ -111,6 +133,8 @@ class EntrypointDeps:
     build_session: SessionFactory = build_session
     load_vad: Callable[[WorkerSettings], vad.VAD | None] = load_vad
     room_options: Callable[[str], RoomOptions] = voice_room_options
+    # Typed chat, slash commands and agent events; None runs a voice-only call.
+    open_channel: ChannelFactory | None = channel_for_brain
 
 
 @dataclass
@@ -209,15 +233,30 @@ async def start_conversation(
         metrics.observe_tools(brain.llm)
         session.on("close", _shutdown_when_closed(ctx))
         ctx.add_shutdown_callback(conversation.aclose)
+        room_options = deps.room_options(caller.identity)
+        channel = None
+        if deps.open_channel is not None:
+            channel = deps.open_channel(
+                session,
+                ctx.room,
+                brain=brain,
+                caller_identity=caller.identity,
+                settings=settings,
+            )
+            # Registered after the brain's resources, so it closes before them.
+            stack.push_async_callback(channel.aclose)
+            room_options = channel.room_options(room_options)
         await session.start(
-            agent=Agent(instructions=brain.instructions),
+            agent=GraphAgent(instructions=brain.instructions),
             room=ctx.room,
-            room_options=deps.room_options(caller.identity),
+            room_options=room_options,
         )
     except BaseException:
         await stack.aclose()
         raise
     session.say(brain.greeting, allow_interruptions=True)
+    if channel is not None:
+        await channel.announce()
     return conversation
 
 

@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
+from agent.commands.settings import DataChannelSettings
 from tools.settings import ToolsSettings
 
 RunMode = Literal["start", "dev", "console", "console-text", "download-files"]
@@ -37,7 +38,7 @@ class SettingsError(Exception):
     """A configuration problem, phrased as one line fit for a terminal or a log."""
 
 
-class WorkerSettings(ToolsSettings):
+class WorkerSettings(ToolsSettings, DataChannelSettings):
     """Everything the voice worker reads from its environment (plus the tools' settings)."""
 
     model_config = SettingsConfigDict(

@@ -286,3 +286,27 @@ def preserved_logging() -> Any:
             if handler not in handlers:
                 root.removeHandler(handler)
         root.setLevel(level)
+
+
+@dataclass
+class ChannelRecorder:
+    """An `open_channel` replacement that remembers the calls it served and their life."""
+
+    opened: list[str] = field(default_factory=list)
+    announced: int = 0
+    closed: int = 0
+
+    def __call__(
+        self, session: Any, room: Any, *, brain: Any, caller_identity: str, settings: Any
+    ) -> ChannelRecorder:
+        self.opened.append(caller_identity)
+        return self
+
+    def room_options(self, base: RoomOptions) -> RoomOptions:
+        return base
+
+    async def announce(self) -> None:
+        self.announced += 1
+
+    async def aclose(self) -> None:
+        self.closed += 1

@@ -24,6 +24,7 @@ import pytest
 from _worker_fakes import (
     GREETINGS,
     BrainRecorder,
+    ChannelRecorder,
     FakeRemoteParticipant,
     FakeRoom,
     JobRunner,
@@ -71,6 +72,7 @@ class Call:
     runner: JobRunner
     brain: BrainRecorder
     sessions: SessionRecorder
+    channels: ChannelRecorder
     metrics: WorkerMetrics
     log: io.StringIO
 
@@ -110,11 +112,13 @@ async def _call(
         room.join(participant)
     brain = brain or BrainRecorder()
     sessions = SessionRecorder()
+    channels = ChannelRecorder()
     deps = EntrypointDeps(
         build_brain=brain,
         build_session=sessions,
         load_vad=_no_vad,
         room_options=text_room_options,
+        open_channel=channels,
     )
     metrics = WorkerMetrics(CollectorRegistry())
     with fake_job_context(room=room, job_id="job-7", job_metadata=metadata) as ctx:  # type: ignore[arg-type]
@@ -122,7 +126,7 @@ async def _call(
         runner = JobRunner(ctx, monkeypatch)
         entrypoint = JobEntrypoint(settings or WorkerSettings(_env_file=None), deps)  # type: ignore[call-arg]
         await entrypoint(ctx)
-        yield Call(room, runner, brain, sessions, metrics, log)
+        yield Call(room, runner, brain, sessions, channels, metrics, log)
 
 
 async def test_the_caller_is_greeted_in_their_language_and_the_brain_gets_the_metadata(
@@ -139,6 +143,9 @@ async def test_the_caller_is_greeted_in_their_language_and_the_brain_gets_the_me
         assert built["caller_identity"] == "caller-1"
         assert built["registry"] is call.metrics.registry
         assert call.runner.shutdown_reasons == []
+        # the caller's data channel is opened for them and welcomes them once
+        assert call.channels.opened == ["caller-1"]
+        assert call.channels.announced == 1
     joined = next(e for e in call.log_entries() if e["message"] == "caller joined")
     assert (joined["room"], joined["job_id"]) == ("room-7", "job-7")
     assert joined["metadata_fields"] == ["property_id", "language", "conversation_id"]
@@ -238,6 +245,7 @@ async def test_a_hang_up_ends_the_job_cleanly_and_flushes_the_brain(
         await call.runner.finish(call.runner.shutdown_reasons[0])
         assert call.brain.open_resources == 0
         assert call.brain.flushed == 1
+        assert call.channels.closed == 1
         await call.runner.finish("again")
         assert call.brain.flushed == 1
         await asyncio.sleep(0)
@@ -328,6 +336,7 @@ async def test_prewarm_loads_silero_once_and_the_entrypoint_reuses_it(
         build_session=build_session,
         load_vad=_vad_must_come_from_prewarm,
         room_options=text_room_options,
+        open_channel=ChannelRecorder(),
     )
     with fake_job_context(room=room) as ctx:  # type: ignore[arg-type]
         ctx._proc = proc  # a fake job has its own process object; give it the prewarmed one
