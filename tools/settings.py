@@ -76,9 +76,7 @@ class ToolsSettings(BaseSettings):
         if self.pms_backend == "apaleo" and not (
             self.apaleo_client_id and self.apaleo_client_secret
         ):
-            raise ValueError(
-                "PMS_BACKEND=apaleo needs APALEO_CLIENT_ID and APALEO_CLIENT_SECRET"
-            )
+            raise ValueError("PMS_BACKEND=apaleo needs APALEO_CLIENT_ID and APALEO_CLIENT_SECRET")
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("CHUNK_OVERLAP must be smaller than CHUNK_SIZE")
         return self
