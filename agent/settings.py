@@ -146,7 +146,17 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
             return None if not upper else ("WARNING" if upper == "WARN" else upper)
         return value
 
-    @field_validator("llm_base_url", "livekit_api_key", "stt_model", "tts_model", "tts_voice")
+    @field_validator(
+        "llm_base_url",
+        "livekit_api_key",
+        "stt_model",
+        "tts_model",
+        "tts_voice",
+        "llm_api_key",
+        "deepgram_api_key",
+        "livekit_api_secret",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None

@@ -7,9 +7,9 @@ down; nothing below this module reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbeddingsProvider = Literal["openai", "openai-compatible", "fastembed", "hashing"]
@@ -70,6 +70,28 @@ class ToolsSettings(BaseSettings):
         default=25, ge=0, lt=100, alias="PMS_GAP_NIGHT_DISCOUNT_PCT"
     )
     pms_gap_night_max_nights: int = Field(default=3, ge=1, le=14, alias="PMS_GAP_NIGHT_MAX_NIGHTS")
+
+    @field_validator(
+        "redis_url",
+        "openai_api_key",
+        "embeddings_provider",
+        "embeddings_model",
+        "embeddings_base_url",
+        "embeddings_api_key",
+        "qdrant_url",
+        "qdrant_api_key",
+        "qdrant_path",
+        "pms_demo_path",
+        "apaleo_client_id",
+        "apaleo_client_secret",
+        mode="before",
+    )
+    @classmethod
+    def _blank_tool_setting_is_unset(cls, value: Any) -> Any:
+        # `KEY=` in a copied .env means "not configured", never an empty credential.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @model_validator(mode="after")
     def _check_backends(self) -> ToolsSettings:
