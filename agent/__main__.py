@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from agent.preflight import preflight
 from agent.settings import RunMode, SettingsError, WorkerSettings, load_settings
 
 logger = logging.getLogger("agent.cli")
@@ -175,14 +176,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         sys.stderr.write(f"voice-agent: {exc}\n")
         return EXIT_CONFIG
-    if mode == "console":
+    if mode != "console":
         # LiveKit's voice console draws its own terminal UI and log view.
-        return _run_voice_console(settings)
-    _configure_logs(settings, mode)
-    if mode == "console-text":
-        return _run_text_console(settings, args.metadata)
+        _configure_logs(settings, mode)
     if mode == "download-files":
         return download_files(settings)
+    try:
+        asyncio.run(preflight(settings))
+    except SettingsError as exc:
+        sys.stderr.write(f"voice-agent: {exc}\n")
+        return EXIT_CONFIG
+    if mode == "console":
+        return _run_voice_console(settings)
+    if mode == "console-text":
+        return _run_text_console(settings, args.metadata)
     return _run_worker(settings, devmode=mode == "dev")
 
 

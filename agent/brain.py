@@ -22,13 +22,14 @@ from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
 from agent.graph_llm import GraphLLM
 from agent.greetings import base_language, greeting
 from agent.metadata import DispatchMetadata
+from agent.preflight import redis_reachable
 from agent.settings import WorkerSettings
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
 from tools.knowledge import knowledge_tools
 from tools.pms import PMS, GuestDesk, build_pms, build_verification_store, pms_tools
 from workflows.assistant import SPEAKING_NODES, build_assistant_graph
-from workflows.checkpoint import open_checkpointer
+from workflows.checkpoint import open_checkpointer, redact_url
 from workflows.document_qa import document_qa_tool
 from workflows.thread import conversation_thread_id
 
@@ -85,7 +86,14 @@ def conversation_context(metadata: DispatchMetadata, language: str) -> dict[str,
 
 
 async def _open_redis(url: str | None, stack: contextlib.AsyncExitStack) -> aioredis.Redis | None:
+    """A connected client, or None when Redis is not configured or does not answer."""
     if not url:
+        return None
+    if not await redis_reachable(url):
+        # The call goes on with local state: a caller must never meet silence over Redis.
+        logger.error(
+            "REDIS_URL (%s) does not answer: this call keeps its state locally", redact_url(url)
+        )
         return None
     client = aioredis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
     stack.push_async_callback(client.aclose)
@@ -106,7 +114,7 @@ async def build_brain(
     redis = await _open_redis(settings.redis_url, stack)
     checkpointer = await stack.enter_async_context(
         open_checkpointer(
-            redis_url=settings.redis_url,
+            redis_url=settings.redis_url if redis is not None else None,
             sqlite_path=settings.resolved_checkpoint_sqlite_path,
             ttl=settings.conversation_ttl_s,
         )

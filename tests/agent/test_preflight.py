@@ -1,0 +1,106 @@
+"""Start-up checks, and a call that goes on when Redis is down."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _worker_fakes import clear_worker_env
+from langchain_core.messages import HumanMessage
+
+from agent.brain import build_brain
+from agent.metadata import DispatchMetadata
+from agent.preflight import preflight
+from agent.settings import SettingsError, WorkerSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"redis://:hunter2@127.0.0.1:{port}/0"
+
+
+async def test_a_demo_pms_path_that_is_a_directory_stops_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_worker_env(monkeypatch)
+    settings = WorkerSettings(_env_file=None, PMS_DEMO_PATH=tmp_path)  # type: ignore[call-arg]
+    with pytest.raises(SettingsError, match="PMS_DEMO_PATH"):
+        await preflight(settings)
+
+
+async def test_an_unreachable_redis_is_a_warning_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_worker_env(monkeypatch)
+    settings = WorkerSettings(  # type: ignore[call-arg]
+        _env_file=None, DATA_DIR=tmp_path, REDIS_URL=closed_port_url()
+    )
+    (warning,) = await preflight(settings)
+    assert "REDIS_URL" in warning and "hunter2" not in warning
+
+
+async def test_a_reachable_redis_gives_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    clear_worker_env(monkeypatch)
+    settings = WorkerSettings(_env_file=None, DATA_DIR=tmp_path, REDIS_URL=redis_url)  # type: ignore[call-arg]
+    assert await preflight(settings) == []
+
+
+async def test_the_call_still_talks_when_redis_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clear_worker_env(monkeypatch)
+    caplog.set_level(logging.ERROR)
+    settings = WorkerSettings(  # type: ignore[call-arg]
+        _env_file=None, DATA_DIR=tmp_path, REDIS_URL=closed_port_url()
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        brain = await build_brain(
+            settings,
+            DispatchMetadata(property_id="casa-del-sol"),
+            room_name="r",
+            caller_identity="c",
+            stack=stack,
+        )
+        assert brain.redis is None
+        assert brain.providers["checkpointer"] == "AsyncSqliteSaver"
+        state = await brain.graph.ainvoke(
+            {
+                "messages": [HumanMessage("What's the wifi password?")],
+                "context": {"property_id": "casa-del-sol"},
+            },
+            {"configurable": {"thread_id": brain.thread_id}},
+        )
+        assert "paella-sunset" in state["messages"][-1].content
+    assert any("REDIS_URL" in r.getMessage() for r in caplog.records)
+    assert not any("hunter2" in r.getMessage() for r in caplog.records)
+
+
+def test_the_cli_refuses_to_start_with_a_pms_that_cannot_work(tmp_path: Path) -> None:
+    names = {info.alias for info in WorkerSettings.model_fields.values()}
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env.update({"PMS_DEMO_PATH": str(tmp_path), "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", "console", "--text"],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("voice-agent: invalid PMS configuration: PMS_DEMO_PATH")
+    assert "Traceback" not in result.stderr
