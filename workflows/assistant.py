@@ -313,11 +313,7 @@ class _Nodes:
         reply = await self.responder.answer(
             state.get("messages", []), state.get("context") or {}, config
         )
-        update: dict[str, Any] = {
-            "messages": [
-                AIMessage(content=reply.text, response_metadata={"model_name": "fallback"})
-            ],
-        }
+        update: dict[str, Any] = {"messages": [reply.message()]}
         if reply.context:
             update["context"] = reply.context
         return update

@@ -4,16 +4,20 @@ Used when no chat model is configured (the embedded default for `console --text`
 keys) or when the model keeps failing. It looks the caller's words up with the read-only
 tools that are bound — document search, property facts, reservation lookup — and says
 plainly that the language model is unavailable. It never runs side-effecting tools.
+
+Its lookups are not written to the thread as tool messages, so the document passages it
+quoted travel with its AIMessage instead, in `response_metadata["sources"]` (see
+`fallback_sources`): metadata survives checkpointing and is never sent to a chat model.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import AnyMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
 from workflows.history import current_turn, last_user_text, message_text
@@ -22,16 +26,29 @@ from workflows.state import ConversationContext, merge_context
 from workflows.tool_runner import ToolOutcome, ToolRunner, is_side_effecting
 
 __all__ = [
+    "FALLBACK_MODEL_NAME",
+    "SOURCES_METADATA_KEY",
     "FallbackReply",
     "FallbackResponder",
     "FallbackWording",
+    "citation",
+    "cited_sources",
     "extract_reservation_lookup",
+    "fallback_sources",
     "property_topics",
 ]
 
 SEARCH_TOOL = "search_documents"
 PROPERTY_TOOL = "get_property_info"
 RESERVATION_TOOL = "find_reservation"
+
+# The fallback AIMessage's response_metadata: its model name, and the passages it quoted.
+FALLBACK_MODEL_NAME = "fallback"
+SOURCES_METADATA_KEY = "sources"
+# Artifact lists of the knowledge tools: search_documents, answer_from_documents,
+# find_similar_documents.
+_CITATION_LISTS = ("hits", "sources", "documents")
+_PREVIEW_CHARS = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +139,83 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+def _preview(item: Mapping[str, Any]) -> str:
+    preview = item.get("preview")
+    if isinstance(preview, str) and preview:
+        return preview
+    flat = " ".join(str(item.get("text", "")).split())
+    return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
+
+
+def _score(value: Any) -> float:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return round(float(value), 4) if is_number else 0.0
+
+
+def citation(item: Mapping[str, Any], tool: str) -> dict[str, Any] | None:
+    """One cited passage as the caller's app sees it (source file, title, chunk, score,
+    preview, tool); None when the item names no source."""
+    source = item.get("source")
+    if not isinstance(source, str) or not source:
+        return None
+    chunk = item.get("chunk")
+    return {
+        "source": source,
+        "title": str(item.get("title") or ""),
+        "chunk": chunk if isinstance(chunk, int) and not isinstance(chunk, bool) else None,
+        "score": _score(item.get("score")),
+        "preview": _preview(item),
+        "tool": tool,
+    }
+
+
+def cited_sources(message: ToolMessage) -> list[dict[str, Any]]:
+    """The passages a tool result's artifact cites, in artifact order."""
+    artifact = message.artifact
+    if not isinstance(artifact, Mapping):
+        return []
+    tool = message.name or "tool"
+    found: list[dict[str, Any]] = []
+    for key in _CITATION_LISTS:
+        items = artifact.get(key)
+        if not isinstance(items, list):
+            continue
+        found.extend(
+            cited
+            for item in items
+            if isinstance(item, Mapping) and (cited := citation(item, tool)) is not None
+        )
+    return found
+
+
+def fallback_sources(message: AIMessage) -> list[dict[str, Any]]:
+    """The passages a fallback answer quoted, read back from its response metadata."""
+    metadata = message.response_metadata
+    stored = metadata.get(SOURCES_METADATA_KEY)
+    if metadata.get("model_name") != FALLBACK_MODEL_NAME or not isinstance(stored, list):
+        return []
+    return [
+        cited
+        for item in stored
+        if isinstance(item, Mapping)
+        and (cited := citation(item, str(item.get("tool") or "tool"))) is not None
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class FallbackReply:
     text: str
     context: ConversationContext
+    # Passages behind the facts this reply quotes from its own lookups (not earlier ones,
+    # whose tool messages are already in the thread).
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def message(self) -> AIMessage:
+        """The reply as the fallback node stores it in the thread."""
+        metadata: dict[str, Any] = {"model_name": FALLBACK_MODEL_NAME}
+        if self.sources:
+            metadata[SOURCES_METADATA_KEY] = self.sources
+        return AIMessage(content=self.text, response_metadata=metadata)
 
 
 class FallbackResponder:
@@ -207,12 +297,14 @@ class FallbackResponder:
             outcomes = await self._runner.run_many([call for call, _ in plan], config)
         learned: ConversationContext = {}
         problems: list[str] = []
+        sources: list[dict[str, Any]] = []
         for (_, trim), outcome in zip(plan, outcomes, strict=True):
             learned = merge_context(learned, outcome.context)
             if outcome.message.status == "error":
                 problems.append(_sentence(first_sentences(message_text(outcome.message), 160)))
             elif fact := self._fact(outcome.message, trim, question):
                 facts.append(fact)
+                sources.extend(cited_sources(outcome.message))
         facts = list(dict.fromkeys(f for f in facts if f))
         if facts:
             text = self._wording.found.format(facts=" ".join(facts))
@@ -222,4 +314,4 @@ class FallbackResponder:
             text = self._wording.no_tools
         else:
             text = self._wording.nothing_found
-        return FallbackReply(first_sentences(text, self._max_chars), learned)
+        return FallbackReply(first_sentences(text, self._max_chars), learned, sources)

@@ -1,8 +1,10 @@
-"""Which document passages an answer was built from, read from the turn's tool results.
+"""Which document passages an answer was built from, read from the thread's latest turn.
 
-After the agent answers, the thread's latest turn (everything after the last human message)
-holds the ToolMessages of that turn. Knowledge tools attach JSON artifacts: `hits`
-(search_documents), `sources` (answer_from_documents) or `documents` (find_similar_documents).
+After the agent answers, the latest turn (everything after the last human message) holds
+what the answer was built from: the ToolMessages of the model's tool calls, whose knowledge
+artifacts list `hits` (search_documents), `sources` (answer_from_documents) or `documents`
+(find_similar_documents); or, when the fallback responder answered without a model, its
+AIMessage, which carries the passages it looked up in `response_metadata["sources"]`.
 """
 
 from __future__ import annotations
@@ -11,48 +13,27 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel.protocol import PregelProtocol
 
-__all__ = ["answer_sources", "sources_from_messages"]
+from workflows.fallback import cited_sources, fallback_sources
 
-_ARTIFACT_LISTS = ("hits", "sources", "documents")
-_PREVIEW_CHARS = 160
+__all__ = ["MAX_SOURCES", "answer_sources", "sources_from_messages"]
+
 MAX_SOURCES = 10
 
 
-def _preview(hit: Mapping[str, Any]) -> str:
-    preview = hit.get("preview")
-    if isinstance(preview, str) and preview:
-        return preview
-    flat = " ".join(str(hit.get("text", "")).split())
-    return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
-
-
-def _number(value: Any, default: float) -> float:
-    return (
-        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-    )
-
-
-def _source(hit: Mapping[str, Any], tool: str) -> dict[str, Any] | None:
-    source = hit.get("source")
-    if not isinstance(source, str) or not source:
-        return None
-    chunk = hit.get("chunk")
-    return {
-        "source": source,
-        "title": str(hit.get("title") or ""),
-        "chunk": chunk if isinstance(chunk, int) and not isinstance(chunk, bool) else None,
-        "score": round(_number(hit.get("score"), 0.0), 4),
-        "preview": _preview(hit),
-        "tool": tool,
-    }
+def _cited(message: BaseMessage) -> list[dict[str, Any]]:
+    if isinstance(message, ToolMessage):
+        return cited_sources(message)
+    if isinstance(message, AIMessage):
+        return fallback_sources(message)
+    return []
 
 
 def sources_from_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
-    """Sources cited by the tool results of the last turn, best score first, deduplicated."""
+    """Sources cited in the last turn, best score first, one per (source, chunk)."""
     start = 0
     for index in range(len(messages) - 1, -1, -1):
         if isinstance(messages[index], HumanMessage):
@@ -60,21 +41,10 @@ def sources_from_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any
             break
     found: dict[tuple[str, Any], dict[str, Any]] = {}
     for message in messages[start:]:
-        if not isinstance(message, ToolMessage) or not isinstance(message.artifact, Mapping):
-            continue
-        for key in _ARTIFACT_LISTS:
-            items = message.artifact.get(key)
-            if not isinstance(items, list):
-                continue
-            for item in items:
-                if not isinstance(item, Mapping):
-                    continue
-                source = _source(item, message.name or "tool")
-                if source is None:
-                    continue
-                ident = (source["source"], source["chunk"])
-                if ident not in found or found[ident]["score"] < source["score"]:
-                    found[ident] = source
+        for source in _cited(message):
+            ident = (source["source"], source["chunk"])
+            if ident not in found or found[ident]["score"] < source["score"]:
+                found[ident] = source
     ranked = sorted(found.values(), key=lambda s: -s["score"])
     return ranked[:MAX_SOURCES]
 
