@@ -20,6 +20,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
+from workflows.document_qa import extractive_answer
 from workflows.history import current_turn, last_user_text, message_text
 from workflows.speech import first_sentences, strip_markdown
 from workflows.state import ConversationContext, merge_context
@@ -202,6 +203,19 @@ def fallback_sources(message: AIMessage) -> list[dict[str, Any]]:
     ]
 
 
+def _passages(message: ToolMessage) -> list[dict[str, Any]] | None:
+    """The search hits (with their text) a tool returned, or None if it returned none."""
+    artifact = message.artifact
+    if not isinstance(artifact, dict) or not isinstance(artifact.get("hits"), list):
+        return None
+    hits = [
+        h
+        for h in artifact["hits"]
+        if isinstance(h, dict) and all(isinstance(h.get(k), str) for k in ("text", "title"))
+    ]
+    return hits if len(hits) == len(artifact["hits"]) else None
+
+
 @dataclass(frozen=True, slots=True)
 class FallbackReply:
     text: str
@@ -261,10 +275,17 @@ class FallbackResponder:
                 plan.append((call, "topic"))
         call = self._call(SEARCH_TOOL, {"query": question, "property_id": property_id}, 2)
         if call:
-            plan.append((call, "whole"))
+            plan.append((call, "passages"))
         return plan
 
     def _fact(self, message: ToolMessage, trim: str, question: str) -> str:
+        if trim == "passages":
+            # Search output is written for a model; speak the passages' own best sentences.
+            hits = _passages(message)
+            if hits is not None:
+                if not hits:
+                    return ""
+                return first_sentences(extractive_answer(question, hits, 2), self._fact_chars)
         text = strip_markdown(message_text(message))
         if trim == "topic":
             topics = property_topics(question)

@@ -166,3 +166,19 @@ def test_only_the_fallback_answers_sources_are_read_back() -> None:
     # A chat model's reply that happens to have such metadata is not the fallback's.
     other = AIMessage("…", response_metadata={"model_name": "gpt", SOURCES_METADATA_KEY: stored})
     assert fallback_sources(other) == []
+
+
+async def test_fallback_speaks_the_passage_not_the_search_tools_model_prompt(
+    store: DocumentStore, tmp_path: Path
+) -> None:
+    messages = await _ask(
+        store,
+        tmp_path / "t.sqlite3",
+        "Where do guests park?",
+        context={"property_id": "casa-del-sol"},
+    )
+    spoken = str(messages[-1].content)
+    assert "gate code is 4711" in spoken
+    assert "Relevant passages" not in spoken and "[1]" not in spoken
+    # the answer is the passage's sentence, not its Markdown heading
+    assert "#" not in spoken
