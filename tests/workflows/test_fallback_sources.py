@@ -178,7 +178,7 @@ async def test_fallback_speaks_the_passage_not_the_search_tools_model_prompt(
         context={"property_id": "casa-del-sol"},
     )
     spoken = str(messages[-1].content)
-    assert "gate code is 4711" in spoken
+    assert "Guests park for free in the courtyard." in spoken
     assert "Relevant passages" not in spoken and "[1]" not in spoken
     # the answer is the passage's sentence, not its Markdown heading
     assert "#" not in spoken
