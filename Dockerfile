@@ -25,7 +25,7 @@ WORKDIR /app
 COPY --from=build --chown=agent:agent /app /app
 ENV PATH="/app/.venv/bin:$PATH" PYTHONUNBUFFERED=1 LOG_FORMAT=json DATA_DIR=/app/.data
 USER agent
-# Silero and turn-detector files, and FastEmbed weights, baked into the image.
+# Silero VAD files and, when configured, FastEmbed weights, baked into the image.
 RUN python -m agent download-files
 EXPOSE 8081 9100
 CMD ["python", "-m", "agent", "start"]
