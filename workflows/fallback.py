@@ -273,6 +273,8 @@ class FallbackResponder:
             call = self._call(PROPERTY_TOOL, {"property_id": property_id, "topic": question}, 1)
             if call:
                 plan.append((call, "topic"))
+        if plan and plan[0][0]["name"] == RESERVATION_TOOL and not property_topics(question):
+            return plan  # a caller giving their booking details is not asking the documents
         call = self._call(SEARCH_TOOL, {"query": question, "property_id": property_id}, 2)
         if call:
             plan.append((call, "passages"))
