@@ -6,7 +6,6 @@ brain; the last one types into the real CLI with the real brain (no LiveKit serv
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import pty
@@ -17,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from _worker_fakes import GREETINGS, BrainRecorder
 
 from agent.console import run_text_console
@@ -158,9 +156,6 @@ def test_the_console_works_on_a_real_terminal(tmp_path: Path) -> None:
         assert terminal.close() == 0
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("agent.brain") is None, reason="agent/brain.py is not written yet"
-)
 def test_the_cli_console_talks_to_the_real_brain_without_server_or_keys(tmp_path: Path) -> None:
     terminal = Terminal(
         [sys.executable, "-m", "agent", "console", "--text", "--metadata", '{"language": "en"}'],

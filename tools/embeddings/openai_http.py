@@ -7,6 +7,7 @@ are retried with exponential backoff (honouring `Retry-After`), other errors fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import random
@@ -63,10 +64,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     """Parse a `Retry-After` header: delta seconds or an HTTP date."""
     if not value:
         return None
-    try:
+    with contextlib.suppress(ValueError):
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
