@@ -22,7 +22,7 @@ from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
 from agent.graph_llm import GraphLLM
 from agent.greetings import base_language, greeting
 from agent.metadata import DispatchMetadata
-from agent.preflight import redis_reachable
+from agent.preflight import answers_ping
 from agent.settings import WorkerSettings
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
@@ -89,13 +89,14 @@ async def _open_redis(url: str | None, stack: contextlib.AsyncExitStack) -> aior
     """A connected client, or None when Redis is not configured or does not answer."""
     if not url:
         return None
-    if not await redis_reachable(url):
+    client = aioredis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
+    if not await answers_ping(client):
+        await client.aclose()
         # The call goes on with local state: a caller must never meet silence over Redis.
         logger.error(
             "REDIS_URL (%s) does not answer: this call keeps its state locally", redact_url(url)
         )
         return None
-    client = aioredis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
     stack.push_async_callback(client.aclose)
     return client
 

@@ -16,12 +16,17 @@ from workflows.checkpoint import redact_url
 logger = logging.getLogger(__name__)
 
 
-async def redis_reachable(url: str, *, timeout_s: float = 2.0) -> bool:
-    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+async def answers_ping(client: aioredis.Redis, *, timeout_s: float = 2.0) -> bool:
     try:
         return bool(await asyncio.wait_for(client.ping(), timeout_s + 0.5))
     except (RedisError, OSError, TimeoutError):
         return False
+
+
+async def redis_reachable(url: str, *, timeout_s: float = 2.0) -> bool:
+    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        return await answers_ping(client, timeout_s=timeout_s)
     finally:
         await client.aclose()
 

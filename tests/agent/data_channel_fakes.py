@@ -410,10 +410,11 @@ async def start_call(
     config: DataChannelConfig | None = None,
     extra_tools: Sequence[BaseTool] = (),
     with_audio: bool = False,
+    with_model: bool = True,
 ) -> Call:
     store = await memory_store(tmp_path)
     tools = [*store_tools(store), *extra_tools]
-    model = ScriptedChatModel(default=concierge)
+    model = ScriptedChatModel(default=concierge) if with_model else None
     brain = small_brain(model=model, tools=tools)
     room = FakeRoom()
     room.join(FakeParticipant(CALLER))

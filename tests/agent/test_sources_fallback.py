@@ -17,24 +17,20 @@ import pytest
 from data_channel_fakes import (
     CALLER,
     EVENT_SCHEMA,
-    FakeParticipant,
     FakeRoom,
     SmallBrain,
     eventually,
     memory_store,
     small_brain,
+    start_call,
     store_tools,
 )
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
-from livekit.agents import Agent, AgentSession
-from livekit.agents.voice.room_io import RoomOptions
+from livekit.agents import AgentSession
 
-from agent.commands.settings import DataChannelConfig
 from agent.commands.sources import answer_sources, sources_from_messages
-from agent.data_channel import DataChannel, attach_data_channel
 from workflows.fallback import SOURCES_METADATA_KEY, fallback_sources
-from workflows.registry import build_workflow_registry
 
 WIFI_QUESTION = "What's the Wi-Fi password?"
 
@@ -141,36 +137,10 @@ def test_tool_results_and_the_fallback_answer_of_one_turn_are_merged() -> None:
 
 @pytest.fixture
 async def no_model_call(tmp_path: Path) -> AsyncIterator[tuple[FakeRoom, AgentSession[Any]]]:
-    store = await memory_store(tmp_path)
-    brain = small_brain(model=None, tools=store_tools(store))
-    room = FakeRoom()
-    room.join(FakeParticipant(CALLER))
-    session: AgentSession[Any] = AgentSession(
-        llm=brain.llm, vad=None, turn_handling={"turn_detection": "manual"}
-    )
-    channel: DataChannel = attach_data_channel(
-        session,
-        room,  # type: ignore[arg-type]
-        brain=brain,
-        caller_identity=CALLER,
-        config=DataChannelConfig(),
-        chat_model=None,
-        workflows=build_workflow_registry(store=store, model=None),
-        extra_providers={"embeddings": "hashing"},
-        agent_name="voice-agent",
-        greeting="Hello!",
-    )
-    await session.start(  # type: ignore[call-overload]
-        agent=Agent(instructions="You are the concierge."),
-        room=room,  # type: ignore[arg-type]
-        room_options=channel.room_options(
-            RoomOptions(participant_identity=CALLER, audio_input=False, audio_output=False)
-        ),
-    )
-    await channel.announce()
-    yield room, session
-    await channel.aclose()
-    await session.aclose()
+    call = await start_call(tmp_path, with_model=False)
+    yield call.room, call.session
+    await call.channel.aclose()
+    await call.session.aclose()
 
 
 async def test_a_no_model_answer_sends_a_sources_event_to_the_caller(
