@@ -64,7 +64,7 @@ from agent.commands.reply_mode import OutputSwitch
 from agent.commands.services import CommandServices, PendingConfirmations
 from agent.commands.settings import DataChannelConfig
 from agent.commands.sources import answer_sources
-from agent.graph_llm_events import ToolFinished, ToolStarted
+from agent.graph_llm.events import ToolFinished, ToolStarted
 from workflows.registry import WorkflowRegistry, build_workflow_registry
 
 if TYPE_CHECKING:

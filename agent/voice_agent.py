@@ -7,7 +7,7 @@ from typing import Any
 
 from livekit.agents import Agent, FlushSentinel, ModelSettings, llm
 
-from agent.graph_llm_speech import graph_llm_node
+from agent.graph_llm.speech import graph_llm_node
 
 
 class GraphAgent(Agent):

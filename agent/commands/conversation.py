@@ -15,7 +15,7 @@ from langgraph.pregel.protocol import PregelProtocol
 from livekit.agents import AgentSession
 
 from agent.commands.reply_mode import ReplyMode
-from agent.graph_llm_events import TurnLatency
+from agent.graph_llm.events import TurnLatency
 from workflows.thread import conversation_thread_id
 
 __all__ = ["SessionConversation", "ThreadedLLM", "provider_label"]

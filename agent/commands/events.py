@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from agent.commands.protocol import EventType, event_envelope
-from agent.graph_llm_events import ToolFinished, ToolStarted
+from agent.graph_llm.events import ToolFinished, ToolStarted
 
 __all__ = [
     "ERROR_CODES",

@@ -11,15 +11,15 @@ from langchain_core.messages import AIMessage, AIMessageChunk, RemoveMessage, To
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.types import FlushSentinel
 
-from agent.graph_llm_errors import to_api_error
-from agent.graph_llm_events import summarize_args
-from agent.graph_llm_speech import (
+from agent.graph_llm.errors import to_api_error
+from agent.graph_llm.events import summarize_args
+from agent.graph_llm.speech import (
     SpeechFilter,
     UsageTally,
     flush_chunk,
     speech_segments,
 )
-from agent.graph_llm_thread import (
+from agent.graph_llm.thread import (
     SpokenSegment,
     conversation_delta,
     heard_corrections,

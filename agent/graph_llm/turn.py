@@ -32,11 +32,10 @@ from langgraph.pregel.protocol import PregelProtocol
 from langgraph.types import Command, Interrupt, StateSnapshot
 from livekit.agents import APITimeoutError, llm, utils
 
-from workflows.confirm import interrupt_question
-
-from .graph_llm_events import ToolEventHandler, ToolFinished, ToolStarted, TurnLatency
-from .graph_llm_speech import SpeechFilter, UsageTally
-from .graph_llm_thread import (
+from .events import ToolEventHandler, ToolFinished, ToolStarted, TurnLatency
+from .interrupts import interrupt_question
+from .speech import SpeechFilter, UsageTally
+from .thread import (
     ChatDelta,
     SpokenSegment,
     conversation_delta,

@@ -34,10 +34,10 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
-from .graph_llm_errors import to_api_error
-from .graph_llm_events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
-from .graph_llm_speech import flush_chunk
-from .graph_llm_turn import GraphTurn, ThreadMemory, TurnOptions
+from .errors import to_api_error
+from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
+from .speech import flush_chunk
+from .turn import GraphTurn, ThreadMemory, TurnOptions
 
 __all__ = [
     "DEFAULT_APOLOGY",

@@ -1,0 +1,32 @@
+"""GraphLLM: any LangGraph graph with a `messages` channel as a LiveKit Agents LLM.
+
+    from agent.graph_llm import GraphLLM
+
+    session = AgentSession(llm=GraphLLM(graph, thread_id="conv-42"), stt=..., tts=..., vad=...)
+
+The package imports only langgraph, langchain-core and livekit-agents, so it can be copied
+into another worker on its own. See docs/graph-llm.md.
+"""
+
+from .errors import to_api_error
+from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
+from .interrupts import interrupt_question
+from .llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM, GraphLLMStream, side_effecting_tools
+from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node
+
+__all__ = [
+    "DEFAULT_APOLOGY",
+    "DEFAULT_FILLER",
+    "FLUSH_MARKER",
+    "GraphLLM",
+    "GraphLLMEvent",
+    "GraphLLMStream",
+    "ToolFinished",
+    "ToolStarted",
+    "TurnLatency",
+    "flush_chunk",
+    "graph_llm_node",
+    "interrupt_question",
+    "side_effecting_tools",
+    "to_api_error",
+]
