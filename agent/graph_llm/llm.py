@@ -25,6 +25,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
 from langgraph.pregel.protocol import PregelProtocol
+from langgraph.pregel.remote import RemoteGraph
 from livekit.agents import llm
 from livekit.agents.llm import ToolChoice
 from livekit.agents.types import (
@@ -36,7 +37,9 @@ from livekit.agents.types import (
 
 from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
+from .remote import REMOTE_INPUT_KEYS, ServerThreads
 from .speech import flush_chunk
+from .threads import CheckpointerThreads, GraphThreads
 from .turn import GraphTurn, ThreadMemory, TurnOptions
 
 __all__ = [
@@ -135,16 +138,21 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
             state_timeout: seconds a checkpointer read or rewind may take.
         """
         super().__init__()
-        checkpointer = getattr(graph, "checkpointer", None)
-        if not isinstance(checkpointer, BaseCheckpointSaver):
-            raise ValueError("GraphLLM needs a graph compiled with a checkpointer")
-        input_keys = _input_keys(graph)
+        threads: GraphThreads
+        if isinstance(graph, RemoteGraph):
+            # the server owns the checkpointer; its schema is only known over the network
+            threads, input_keys = ServerThreads(graph), REMOTE_INPUT_KEYS
+        else:
+            checkpointer = getattr(graph, "checkpointer", None)
+            if not isinstance(checkpointer, BaseCheckpointSaver):
+                raise ValueError("GraphLLM needs a graph compiled with a checkpointer")
+            threads, input_keys = CheckpointerThreads(graph, checkpointer), _input_keys(graph)
         if "messages" not in input_keys:
             raise ValueError("GraphLLM needs a graph whose input has a 'messages' key")
         if not speaking_nodes:
             raise ValueError("speaking_nodes must name at least one node")
         self._graph = graph
-        self._checkpointer: BaseCheckpointSaver[Any] = checkpointer
+        self._threads = threads
         self._options = TurnOptions(
             speaking_nodes=tuple(speaking_nodes),
             input_keys=input_keys,
@@ -243,8 +251,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
 
     def _new_turn(self, stream: GraphLLMStream, requested_at: float) -> GraphTurn:
         return GraphTurn(
-            graph=self._graph,
-            checkpointer=self._checkpointer,
+            threads=self._threads,
             options=self._options,
             memory=self._memory,
             chat_ctx=stream.chat_ctx,

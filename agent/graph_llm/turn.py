@@ -24,11 +24,8 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.pregel.protocol import PregelProtocol
 from langgraph.types import Command, Interrupt, StateSnapshot
 from livekit.agents import APITimeoutError, llm, utils
 
@@ -43,6 +40,7 @@ from .thread import (
     instructions_text,
     to_langchain,
 )
+from .threads import GraphThreads
 
 __all__ = ["GraphTurn", "ThreadMemory", "TurnOptions", "TurnRecord", "TurnSink"]
 
@@ -117,8 +115,7 @@ class GraphTurn:
     def __init__(
         self,
         *,
-        graph: PregelProtocol[Any, Any, Any, Any],
-        checkpointer: BaseCheckpointSaver[Any],
+        threads: GraphThreads,
         options: TurnOptions,
         memory: ThreadMemory,
         chat_ctx: llm.ChatContext,
@@ -126,8 +123,7 @@ class GraphTurn:
         sink: TurnSink,
         requested_at: float,
     ) -> None:
-        self._graph = graph
-        self._checkpointer = checkpointer
+        self._threads = threads
         self._options = options
         self._memory = memory
         self._chat_ctx = chat_ctx
@@ -200,12 +196,7 @@ class GraphTurn:
     async def _restore(self, record: TurnRecord) -> None:
         """Make `record.base` the thread's latest checkpoint again."""
         try:
-            if record.base is None:
-                await self._with_timeout(self._checkpointer.adelete_thread(record.thread_id))
-            else:
-                await self._with_timeout(
-                    self._graph.aupdate_state(record.base, None, as_node="__copy__")
-                )
+            await self._with_timeout(self._threads.restore(record.thread_id, record.base))
         except Exception:
             logger.exception("could not rewind the thread after an unfinished graph run")
 
@@ -227,7 +218,7 @@ class GraphTurn:
                 await self._restore(prior)
                 prior.restored = True
         snapshot: StateSnapshot = await self._with_timeout(
-            self._graph.aget_state(self._thread_config())
+            self._threads.read(self._thread_config())
         )
         record.head_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
         untouched = prior is not None and not prior.wrote and prior.head_id == record.head_id
@@ -312,28 +303,18 @@ class GraphTurn:
             on_finished=self._tool_finished,
         )
         config = self._thread_config()
-        callbacks = config.get("callbacks")
-        if isinstance(callbacks, BaseCallbackManager):
-            manager = callbacks.copy()
-            manager.add_handler(handler, inherit=True)
-            config["callbacks"] = manager
-        else:
-            config["callbacks"] = [*(callbacks or []), handler]
         interrupts: dict[str, Interrupt] = {}
         started = time.perf_counter()
         deadline = asyncio.timeout(self._options.turn_timeout)
         try:
             async with deadline:
-                stream = self._graph.astream(
-                    graph_input, config, stream_mode=["messages", "updates"], subgraphs=True
-                )
+                stream = self._threads.run(graph_input, config, handler)
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                    async for _namespace, mode, data in stream:
-                        if mode == "messages":
+                    async for kind, data in stream:
+                        if kind == "messages":
                             self._on_message(*data)
-                        elif mode == "updates" and isinstance(data, dict):
-                            for item in data.get("__interrupt__", ()):
-                                interrupts.setdefault(item.id, item)
+                        elif kind == "interrupt":
+                            interrupts.setdefault(data.id, data)
         except TimeoutError as exc:
             if not deadline.expired():
                 raise

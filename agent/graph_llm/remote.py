@@ -1,0 +1,225 @@
+"""GraphLLM threads on a LangGraph Agent Server, reached through a `RemoteGraph`.
+
+The server keeps the thread (its checkpointer, its persistence); GraphLLM talks to it with
+the `langgraph_sdk` client the RemoteGraph holds:
+
+* A GraphLLM thread id maps to one server thread: the id itself when it is a UUID, else a
+  UUID5 of it, so every worker reaches the same server thread. It is created when missing.
+* State and stream payloads arrive as JSON; messages are turned back into LangChain
+  messages and interrupts into `Interrupt`s, so the turn logic is the local one.
+* Tool progress comes from the run's `updates` stream (the server's callbacks do not cross
+  the wire): a tool-calling AIMessage starts its calls, each ToolMessage finishes one.
+* Rewinding a run first cancels whatever the server still runs on the thread, then copies
+  the base checkpoint forward (LangGraph's `__copy__`), or deletes a thread that was empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, cast
+
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, messages_from_dict
+from langchain_core.runnables import RunnableConfig
+from langgraph.pregel.remote import RemoteGraph
+from langgraph.types import Command, Interrupt, StateSnapshot
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import ConflictError, NotFoundError
+from langgraph_sdk.schema import Checkpoint
+
+from .events import ToolEventHandler
+from .threads import StreamPart
+
+__all__ = ["REMOTE_INPUT_KEYS", "ServerThreads", "server_thread_id"]
+
+REMOTE_INPUT_KEYS = frozenset({"messages"})
+"""What GraphLLM sends a remote graph: its schema is not known without a network call."""
+
+_THREAD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:livekit-langgraph-voice:graph-llm-thread")
+_LIVE_RUN_STATUSES = ("pending", "running")
+_CONFLICT_PAUSE = 0.1
+
+
+def server_thread_id(thread_id: str) -> str:
+    """The server thread for a GraphLLM thread id (deterministic across workers)."""
+    try:
+        return str(uuid.UUID(thread_id))
+    except ValueError:
+        return str(uuid.uuid5(_THREAD_NAMESPACE, thread_id))
+
+
+def _message(payload: Any) -> BaseMessage | None:
+    if isinstance(payload, BaseMessage):
+        return payload
+    if isinstance(payload, Mapping) and isinstance(payload.get("type"), str):
+        with contextlib.suppress(ValueError, TypeError):
+            return messages_from_dict([{"type": payload["type"], "data": dict(payload)}])[0]
+    return None
+
+
+def _messages(payload: Any) -> list[BaseMessage]:
+    items = payload if isinstance(payload, list | tuple) else [payload]
+    return [m for m in map(_message, items) if m is not None]
+
+
+def _interrupt(payload: Any) -> Interrupt | None:
+    if isinstance(payload, Interrupt):
+        return payload
+    if isinstance(payload, Mapping) and "id" in payload:
+        return Interrupt(value=payload.get("value"), id=str(payload["id"]))
+    return None
+
+
+class _ToolProgress:
+    """Turns the tool calls and tool results of `updates` into tool callbacks, once each."""
+
+    def __init__(self, handler: ToolEventHandler) -> None:
+        self._handler = handler
+        self._started: dict[str, uuid.UUID] = {}
+        self._finished: set[str] = set()
+
+    def update(self, messages: Iterable[BaseMessage]) -> None:
+        for message in messages:
+            if isinstance(message, AIMessage):
+                for call in message.tool_calls:
+                    self._start(call["name"], call.get("id") or "", call.get("args") or {})
+            elif isinstance(message, ToolMessage):
+                self._finish(message)
+
+    def _start(self, name: str, call_id: str, args: Mapping[str, Any]) -> None:
+        if not call_id or call_id in self._started or call_id in self._finished:
+            return
+        run_id = uuid.uuid5(_THREAD_NAMESPACE, call_id)
+        self._started[call_id] = run_id
+        self._handler.on_tool_start(
+            {"name": name}, str(args), run_id=run_id, inputs=dict(args), tool_call_id=call_id
+        )
+
+    def _finish(self, message: ToolMessage) -> None:
+        run_id = self._started.pop(message.tool_call_id, None)
+        if run_id is None:
+            return
+        self._finished.add(message.tool_call_id)
+        self._handler.on_tool_end(message, run_id=run_id)
+
+
+class ServerThreads:
+    """Threads of a graph served by a LangGraph Agent Server."""
+
+    def __init__(self, graph: RemoteGraph) -> None:
+        if graph.client is None:
+            raise ValueError("GraphLLM needs a RemoteGraph with an async client (url= or client=)")
+        self._graph = graph
+        self._client: LangGraphClient = graph.client
+        self._known: set[str] = set()
+
+    async def _ensure(self, thread_id: str) -> str:
+        server_id = server_thread_id(thread_id)
+        if server_id not in self._known:
+            await self._client.threads.create(
+                thread_id=server_id,
+                if_exists="do_nothing",
+                metadata={"graph_llm_thread_id": thread_id},
+            )
+            self._known.add(server_id)
+        return server_id
+
+    async def read(self, config: RunnableConfig) -> StateSnapshot:
+        thread_id = str(config.get("configurable", {})["thread_id"])
+        state: Mapping[str, Any] = await self._client.threads.get_state(
+            await self._ensure(thread_id)
+        )
+        values = dict(state.get("values") or {}) if isinstance(state.get("values"), dict) else {}
+        if "messages" in values:
+            values["messages"] = _messages(values["messages"])
+        checkpoint = state.get("checkpoint") or {}
+        configurable: dict[str, Any] = {"thread_id": thread_id}
+        if checkpoint.get("checkpoint_id"):
+            configurable["checkpoint_ns"] = checkpoint.get("checkpoint_ns", "")
+            configurable["checkpoint_id"] = checkpoint["checkpoint_id"]
+        pending = state.get("interrupts") or [
+            item for task in state.get("tasks") or () for item in task.get("interrupts") or ()
+        ]
+        return StateSnapshot(
+            values=values,
+            next=tuple(state.get("next") or ()),
+            config={"configurable": configurable},
+            metadata=None,
+            created_at=state.get("created_at"),
+            parent_config=None,
+            tasks=(),
+            interrupts=tuple(i for i in map(_interrupt, pending) if i is not None),
+        )
+
+    async def _cancel_live_runs(self, server_id: str) -> None:
+        """Stop runs the server still executes, so none writes after the rewind."""
+        for status in _LIVE_RUN_STATUSES:
+            for run in await self._client.runs.list(server_id, status=status):  # type: ignore[arg-type]
+                with contextlib.suppress(NotFoundError, ConflictError):
+                    await self._client.runs.cancel(server_id, run["run_id"], wait=True)
+
+    async def restore(self, thread_id: str, base: RunnableConfig | None) -> None:
+        server_id = await self._ensure(thread_id)
+        while True:  # bounded by the caller's state timeout
+            await self._cancel_live_runs(server_id)
+            try:
+                await self._rewind(server_id, base)
+                return
+            except ConflictError:
+                # a cancelled run was still winding down on the server
+                await asyncio.sleep(_CONFLICT_PAUSE)
+
+    async def _rewind(self, server_id: str, base: RunnableConfig | None) -> None:
+        if base is None:
+            await self._client.threads.delete(server_id)
+            self._known.discard(server_id)
+            return
+        configurable = base.get("configurable", {})
+        await self._client.threads.update_state(
+            server_id,
+            None,
+            as_node="__copy__",
+            checkpoint=Checkpoint(
+                thread_id=server_id,
+                checkpoint_ns=configurable.get("checkpoint_ns", ""),
+                checkpoint_id=configurable["checkpoint_id"],
+                checkpoint_map={},
+            ),
+        )
+
+    async def run(
+        self,
+        graph_input: dict[str, Any] | Command[Any],
+        config: RunnableConfig,
+        tools: ToolEventHandler,
+    ) -> AsyncIterator[StreamPart]:
+        configurable = dict(config.get("configurable", {}))
+        configurable["thread_id"] = await self._ensure(str(configurable["thread_id"]))
+        server_config: RunnableConfig = {**config, "configurable": configurable}
+        progress = _ToolProgress(tools)
+        stream = self._graph.astream(
+            graph_input,
+            server_config,
+            stream_mode=["messages", "updates"],
+            subgraphs=True,
+            on_disconnect="cancel",  # a cancelled turn stops the server's run too
+        )
+        try:
+            async for part in stream:
+                _namespace, mode, data = cast(tuple[Any, str, Any], part)
+                if mode == "messages":
+                    payload, metadata = data
+                    if (message := _message(payload)) is not None:
+                        yield "messages", (message, dict(metadata or {}))
+                elif mode == "updates" and isinstance(data, Mapping):
+                    for node, update in data.items():
+                        if node == "__interrupt__":
+                            for item in update or ():
+                                if (pending := _interrupt(item)) is not None:
+                                    yield "interrupt", pending
+                        elif isinstance(update, Mapping) and "messages" in update:
+                            progress.update(_messages(update["messages"]))
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
