@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
@@ -34,8 +35,9 @@ from .threads import StreamPart
 
 __all__ = ["REMOTE_INPUT_KEYS", "ServerThreads", "server_thread_id"]
 
-REMOTE_INPUT_KEYS = frozenset({"messages"})
-"""What GraphLLM sends a remote graph: its schema is not known without a network call."""
+REMOTE_INPUT_KEYS = frozenset({"messages", "instructions", "context"})
+"""What GraphLLM may send a remote graph; keys its input schema lacks are dropped per run
+(the schema is fetched from the server once, on the first run)."""
 
 _THREAD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:livekit-langgraph-voice:graph-llm-thread")
 _LIVE_RUN_STATUSES = ("pending", "running")
@@ -114,6 +116,7 @@ class ServerThreads:
         self._graph = graph
         self._client: LangGraphClient = graph.client
         self._known: set[str] = set()
+        self._accepted: frozenset[str] | None = None
 
     async def _ensure(self, thread_id: str) -> str:
         server_id = server_thread_id(thread_id)
@@ -125,6 +128,37 @@ class ServerThreads:
             )
             self._known.add(server_id)
         return server_id
+
+    async def _accepted_keys(self) -> frozenset[str]:
+        """Top-level keys of the served graph's input schema (plus `messages`)."""
+        if self._accepted is None:
+            assistant_id = await self._assistant_uuid()
+            properties: Mapping[str, Any] = {}
+            if assistant_id is not None:
+                schemas = await self._client.assistants.get_schemas(assistant_id)
+                # the server reports no input schema when it cannot derive one; input = state then
+                schema = schemas.get("input_schema") or schemas.get("state_schema") or {}
+                properties = schema.get("properties") or {}
+            self._accepted = frozenset(properties) | {"messages"}
+        return self._accepted
+
+    async def _assistant_uuid(self) -> str | None:
+        """The assistant's UUID; a RemoteGraph may name a graph instead (its default assistant)."""
+        with contextlib.suppress(ValueError):
+            return str(uuid.UUID(self._graph.assistant_id))
+        found = await self._client.assistants.search(graph_id=self._graph.assistant_id, limit=1)
+        return str(found[0]["assistant_id"]) if found else None
+
+    async def _accepted_input(
+        self, graph_input: dict[str, Any] | Command[Any]
+    ) -> dict[str, Any] | Command[Any]:
+        accepted = await self._accepted_keys()
+        if isinstance(graph_input, Command):
+            if not isinstance(graph_input.update, Mapping):
+                return graph_input
+            update = {k: v for k, v in graph_input.update.items() if k in accepted}
+            return dataclasses.replace(graph_input, update=update or None)
+        return {k: v for k, v in graph_input.items() if k in accepted}
 
     async def read(self, config: RunnableConfig) -> StateSnapshot:
         thread_id = str(config.get("configurable", {})["thread_id"])
@@ -200,7 +234,7 @@ class ServerThreads:
         server_config: RunnableConfig = {**config, "configurable": configurable}
         progress = _ToolProgress(tools)
         stream = self._graph.astream(
-            graph_input,
+            await self._accepted_input(graph_input),
             server_config,
             stream_mode=["messages", "updates"],
             subgraphs=True,

@@ -8,7 +8,13 @@ answers from the prompt instead of from a per-test script.
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
 from tests.agent.graph_fakes import (
     ROUTER_SECRET,
@@ -40,6 +46,9 @@ def respond(messages: list[BaseMessage]) -> AIMessage | str:
         return LONG_ANSWER
     if "fail" in text:
         raise RuntimeError("model exploded")
+    if "who are you" in text:
+        system = messages[0].content if isinstance(messages[0], SystemMessage) else "nobody"
+        return f"I am told: {system}"
     if "what did you" in text:
         said = [m for m in messages[:-1] if isinstance(m, AIMessage) and m.content]
         return f"I told you: {said[-1].content}" if said else "I have not said anything yet."

@@ -131,6 +131,25 @@ async def test_the_thread_id_maps_to_one_server_thread_that_a_new_worker_continu
     assert len(await server_messages(graph, "conv-42")) == 4
 
 
+async def test_agent_instructions_and_context_reach_the_remote_graph_state(
+    langgraph_server: LangGraphDevServer,
+) -> None:
+    graph = remote(langgraph_server)
+    graph_llm = GraphLLM(graph, thread_id="remote-instructed", context={"property_id": "aurora"})
+    async with voice_session(graph_llm) as (session, agent):
+        first = spoken(await session.run(user_input="Who are you?"))
+        await agent.update_instructions("You are the night concierge.")
+        graph_llm.update_context({"guest_name": "Ada"})
+        second = spoken(await session.run(user_input="Who are you now?"))
+
+    assert first == "I am told: You are the concierge of Hotel Aurora."
+    assert second == "I am told: You are the night concierge."
+    assert graph.client is not None
+    state = await graph.client.threads.get_state(server_thread_id("remote-instructed"))
+    assert isinstance(state["values"], dict)
+    assert state["values"]["context"] == {"property_id": "aurora", "guest_name": "Ada"}
+
+
 # -- human in the loop ---------------------------------------------------------------------
 
 
