@@ -107,11 +107,27 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     conversation_ttl_s: int = Field(default=7 * 24 * 3600, gt=0, alias="CONVERSATION_TTL_S")
     checkpoint_sqlite_path: Path | None = Field(default=None, alias="CHECKPOINT_SQLITE_PATH")
 
+    # A graph deployed on a LangGraph Agent Server instead of the in-worker assistant graph
+    langgraph_server_url: str | None = Field(default=None, alias="LANGGRAPH_SERVER_URL")
+    langgraph_assistant_id: str = Field(
+        default="assistant", min_length=1, alias="LANGGRAPH_ASSISTANT_ID"
+    )
+    langgraph_api_key: SecretStr | None = Field(default=None, alias="LANGGRAPH_API_KEY")
+
     # Operations
     log_level: LogLevel | None = Field(default=None, alias="LOG_LEVEL")
     log_format: LogFormat = Field(default="auto", alias="LOG_FORMAT")
     prometheus_port: int | None = Field(default=None, ge=1, le=65535, alias="PROMETHEUS_PORT")
     prometheus_multiproc_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+
+    @field_validator("langgraph_server_url")
+    @classmethod
+    def _check_langgraph_server_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("livekit_url")
     @classmethod

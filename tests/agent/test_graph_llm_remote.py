@@ -12,6 +12,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +29,12 @@ from livekit.agents import (
 )
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
+from agent.brain import build_brain
 from agent.graph_llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM, ToolFinished, ToolStarted
 from agent.graph_llm.remote import server_thread_id
+from agent.metadata import DispatchMetadata
+from agent.settings import WorkerSettings
+from tests.agent._worker_fakes import clear_worker_env
 from tests.agent.graph_fakes import ROUTER_SECRET, TOOL_SECRET, spoken
 from tests.agent.langgraph_server import LangGraphDevServer
 from tests.agent.remote_graphs import ANSWER, BREAKFAST, DECLINED, LONG_ANSWER
@@ -416,3 +421,31 @@ async def test_a_server_outage_is_a_connection_error_and_the_call_recovers(
         "When is breakfast?",
         BREAKFAST,
     ]
+
+
+# -- the worker --------------------------------------------------------------------------
+
+
+async def test_the_worker_brain_talks_to_the_server_when_a_url_is_set(
+    langgraph_server: LangGraphDevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_worker_env(monkeypatch)
+    settings = WorkerSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        DATA_DIR=tmp_path / "data",
+        EMBEDDINGS_PROVIDER="hashing",
+        LANGGRAPH_SERVER_URL=langgraph_server.url,
+        LANGGRAPH_ASSISTANT_ID="concierge",
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        brain = await build_brain(
+            settings, DispatchMetadata(), room_name="room-r", caller_identity="guest-r", stack=stack
+        )
+        async with voice_session(brain.llm) as (session, _):
+            reply = spoken(await session.run(user_input="When is breakfast?"))
+
+    assert reply == BREAKFAST
+    assert brain.graph is None
+    assert brain.providers["checkpointer"] == "langgraph-server"
+    stored = await server_messages(remote(langgraph_server), brain.thread_id)
+    assert contents(stored) == ["When is breakfast?", BREAKFAST]
