@@ -4,6 +4,8 @@
 
     session = AgentSession(llm=GraphLLM(graph, thread_id="conv-42"), stt=..., tts=..., vad=...)
 
+`graph` is a compiled graph with a checkpointer, or a `RemoteGraph` on a LangGraph server.
+
 The package imports only langgraph, langchain-core and livekit-agents, so it can be copied
 into another worker on its own. See docs/graph-llm.md.
 """
@@ -12,6 +14,7 @@ from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
 from .interrupts import interrupt_question
 from .llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM, GraphLLMStream, side_effecting_tools
+from .remote import server_thread_id
 from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "flush_chunk",
     "graph_llm_node",
     "interrupt_question",
+    "server_thread_id",
     "side_effecting_tools",
     "to_api_error",
 ]

@@ -120,7 +120,8 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         """
         Args:
             graph: a compiled graph whose input has a ``messages`` key, compiled with a
-                checkpointer (the thread lives there).
+                checkpointer (the thread lives there), or a ``RemoteGraph`` on a LangGraph
+                Agent Server (the server keeps the thread; see ``remote.py``).
             thread_id: the conversation's thread; settable later (``/reset``).
             speaking_nodes: nodes whose AI text is spoken; ``"parent/child"`` names a node
                 inside a subgraph, a bare parent name speaks its whole subgraph.
