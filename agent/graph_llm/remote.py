@@ -162,9 +162,13 @@ class ServerThreads:
 
     async def read(self, config: RunnableConfig) -> StateSnapshot:
         thread_id = str(config.get("configurable", {})["thread_id"])
-        state: Mapping[str, Any] = await self._client.threads.get_state(
-            await self._ensure(thread_id)
-        )
+        server_id = await self._ensure(thread_id)
+        try:
+            state: Mapping[str, Any] = await self._client.threads.get_state(server_id)
+        except NotFoundError:
+            # deleted on the server meanwhile (its TTL, an operator): start it afresh
+            self._known.discard(server_id)
+            state = await self._client.threads.get_state(await self._ensure(thread_id))
         values = dict(state.get("values") or {}) if isinstance(state.get("values"), dict) else {}
         if "messages" in values:
             values["messages"] = _messages(values["messages"])

@@ -136,6 +136,24 @@ async def test_the_thread_id_maps_to_one_server_thread_that_a_new_worker_continu
     assert len(await server_messages(graph, "conv-42")) == 4
 
 
+async def test_a_server_thread_deleted_mid_call_is_created_again(
+    langgraph_server: LangGraphDevServer,
+) -> None:
+    graph = remote(langgraph_server)
+    assert graph.client is not None
+    async with voice_session(GraphLLM(graph, thread_id="remote-expired")) as (session, _):
+        await session.run(user_input="Hi")
+        await graph.client.threads.delete(server_thread_id("remote-expired"))
+        reply = spoken(await session.run(user_input="When is breakfast?"))
+
+    assert reply == BREAKFAST
+    # the server thread starts again from LiveKit's history after its last assistant reply
+    assert contents(await server_messages(graph, "remote-expired"))[-2:] == [
+        "When is breakfast?",
+        BREAKFAST,
+    ]
+
+
 async def test_agent_instructions_and_context_reach_the_remote_graph_state(
     langgraph_server: LangGraphDevServer,
 ) -> None:
