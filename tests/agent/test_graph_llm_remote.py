@@ -380,6 +380,7 @@ class _Relay:
         self._target_port = target_port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.answer_500 = False
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -392,6 +393,17 @@ class _Relay:
         writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.answer_500:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                await reader.readuntil(b"\r\n\r\n")
+                body = b'{"detail": "upstream exploded"}'
+                writer.write(
+                    b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+                )
+                await writer.drain()
+            writer.close()
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
         self._writers |= {writer, up_writer}
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
@@ -467,3 +479,28 @@ async def test_the_worker_brain_talks_to_the_server_when_a_url_is_set(
     assert brain.providers["checkpointer"] == "langgraph-server"
     stored = await server_messages(remote(langgraph_server), brain.thread_id)
     assert contents(stored) == ["When is breakfast?", BREAKFAST]
+
+
+async def test_server_5xx_is_retried_then_apologised_and_the_next_turn_works(
+    langgraph_server: LangGraphDevServer,
+) -> None:
+    relay = _Relay(int(langgraph_server.url.rsplit(":", 1)[1]))
+    graph_llm = GraphLLM(remote(f"http://127.0.0.1:{relay.port}"), thread_id="remote-500")
+    errors: list[Any] = []
+    graph_llm.on("error", errors.append)
+    await relay.start()
+    try:
+        async with voice_session(graph_llm, max_retry=1) as (session, agent):
+            relay.answer_500 = True
+            with pytest.raises(APIStatusError) as failure:
+                await session.run(user_input="Hi")
+            apology = agent.chat_ctx.messages()[-1].text_content
+            relay.answer_500 = False
+            back = spoken(await session.run(user_input="When is breakfast?"))
+    finally:
+        await relay.stop()
+
+    assert failure.value.status_code == 500
+    assert [e.recoverable for e in errors] == [True, False]  # retried once, then final
+    assert apology == DEFAULT_APOLOGY
+    assert back == BREAKFAST
