@@ -85,8 +85,11 @@ def ensure_server_env() -> Path:
 
 
 @contextmanager
-def langgraph_dev(graphs: Mapping[str, str], workdir: Path) -> Iterator[LangGraphDevServer]:
-    """Serve `graphs` (`{"name": "module.path:attribute"}`) with `langgraph dev`."""
+def langgraph_dev(
+    graphs: Mapping[str, str], workdir: Path, *, env: Mapping[str, str] | None = None
+) -> Iterator[LangGraphDevServer]:
+    """Serve `graphs` (`{"name": "module.path:attribute"}` or `"/abs/file.py:attribute"`)
+    with `langgraph dev`; `env` adds to the server's environment."""
     binary = ensure_server_env()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "langgraph.json").write_text(
@@ -94,9 +97,12 @@ def langgraph_dev(graphs: Mapping[str, str], workdir: Path) -> Iterator[LangGrap
     )
     port = _free_port()
     server = LangGraphDevServer(url=f"http://127.0.0.1:{port}", log_path=workdir / "server.log")
-    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-    env.update(_OFFLINE_ENV)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    server_env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+    server_env.update(env or {})
+    server_env.update(_OFFLINE_ENV)
+    server_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), server_env.get("PYTHONPATH")) if p
+    )
     command = [
         str(binary),
         "dev",
@@ -113,7 +119,7 @@ def langgraph_dev(graphs: Mapping[str, str], workdir: Path) -> Iterator[LangGrap
         process = subprocess.Popen(
             command,
             cwd=workdir,  # the in-memory server persists its state here
-            env=env,
+            env=server_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -155,3 +161,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def repository_graphs() -> dict[str, str]:
+    """The graphs of the repository's langgraph.json as `module:attribute` specs.
+
+    The server resolves file paths against its working directory and loads a file once per
+    graph; as an imported module (the repo root is on PYTHONPATH) it is loaded once."""
+    config = json.loads((REPO_ROOT / "langgraph.json").read_text())
+    graphs: dict[str, str] = {}
+    for name, spec in config["graphs"].items():
+        path, _, attribute = spec.rpartition(":")
+        if path.endswith(".py"):
+            module = ".".join(Path(path).with_suffix("").parts).lstrip(".")
+            spec = f"{module}:{attribute}"
+        graphs[name] = spec
+    return graphs
