@@ -240,7 +240,7 @@ class ServerThreads:
         stream = self._graph.astream(
             await self._accepted_input(graph_input),
             server_config,
-            stream_mode=["messages", "updates"],
+            stream_mode=["messages", "updates", "custom"],
             subgraphs=True,
             on_disconnect="cancel",  # a cancelled turn stops the server's run too
         )
@@ -251,6 +251,8 @@ class ServerThreads:
                     payload, metadata = data
                     if (message := _message(payload)) is not None:
                         yield "messages", (message, dict(metadata or {}))
+                elif mode == "custom":
+                    yield "custom", data
                 elif mode == "updates" and isinstance(data, Mapping):
                     for node, update in data.items():
                         if node == "__interrupt__":

@@ -23,7 +23,8 @@ from .events import ToolEventHandler
 __all__ = ["CheckpointerThreads", "GraphThreads", "StreamPart"]
 
 StreamPart = tuple[str, Any]
-"""`("messages", (BaseMessage, metadata))` or `("interrupt", Interrupt)`."""
+"""`("messages", (BaseMessage, metadata))`, `("interrupt", Interrupt)` or `("custom", data)`
+(what nodes wrote with `get_stream_writer()`)."""
 
 
 class GraphThreads(Protocol):
@@ -80,12 +81,12 @@ class CheckpointerThreads:
         else:
             config["callbacks"] = [*(callbacks or []), tools]
         stream = self._graph.astream(
-            graph_input, config, stream_mode=["messages", "updates"], subgraphs=True
+            graph_input, config, stream_mode=["messages", "updates", "custom"], subgraphs=True
         )
         try:
             async for _namespace, mode, data in stream:
-                if mode == "messages":
-                    yield "messages", data
+                if mode in ("messages", "custom"):
+                    yield mode, data
                 elif mode == "updates" and isinstance(data, dict):
                     for item in data.get("__interrupt__", ()):
                         if isinstance(item, Interrupt):
