@@ -88,6 +88,7 @@ async def test_only_the_speaking_node_is_heard_and_the_server_thread_holds_each_
     graph_llm.on("tool_finished", events.append)
     async with voice_session(graph_llm) as (session, _):
         first = spoken(await session.run(user_input=RATE_QUESTION))
+        [first_usage] = session.usage.model_usage
         second = spoken(await session.run(user_input="When is breakfast?"))
         third = spoken(await session.run(user_input="Thanks"))
 
@@ -95,6 +96,9 @@ async def test_only_the_speaking_node_is_heard_and_the_server_thread_holds_each_
     assert ROUTER_SECRET not in first and TOOL_SECRET not in first
     assert second == BREAKFAST
     assert third == "Noted: Thanks (3 from you so far)."
+    # the server's chat model identity and token usage reach LiveKit's metrics
+    assert (graph_llm.provider, graph_llm.model) == ("scripted", "scripted-voice-1")
+    assert first_usage.input_tokens > 0 and first_usage.output_tokens > 0
     messages = await server_messages(graph, "remote-speech")
     assert [m.content for m in messages if isinstance(m, HumanMessage)] == [
         RATE_QUESTION,
