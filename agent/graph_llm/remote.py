@@ -8,7 +8,8 @@ the `langgraph_sdk` client the RemoteGraph holds:
 * State and stream payloads arrive as JSON; messages are turned back into LangChain
   messages and interrupts into `Interrupt`s, so the turn logic is the local one.
 * Tool progress comes from the run's `updates` stream (the server's callbacks do not cross
-  the wire): a tool-calling AIMessage starts its calls, each ToolMessage finishes one.
+  the wire): a tool-calling AIMessage starts its calls, each ToolMessage finishes one; a call
+  a run left waiting at an `interrupt()` is reported again when a resumed run returns its result.
 * Rewinding a run first cancels whatever the server still runs on the thread, then copies
   the base checkpoint forward (LangGraph's `__copy__`), or deletes a thread that was empty.
 """
@@ -80,7 +81,9 @@ class _ToolProgress:
     def __init__(self, handler: ToolEventHandler) -> None:
         self._handler = handler
         self._started: dict[str, uuid.UUID] = {}
+        self._calls: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self._finished: set[str] = set()
+        self._resumed: dict[str, tuple[str, Mapping[str, Any]]] = {}
 
     def update(self, messages: Iterable[BaseMessage]) -> None:
         for message in messages:
@@ -90,16 +93,30 @@ class _ToolProgress:
             elif isinstance(message, ToolMessage):
                 self._finish(message)
 
+    def unfinished(self) -> dict[str, tuple[str, Mapping[str, Any]]]:
+        return {
+            **self._resumed,
+            **{call_id: self._calls[call_id] for call_id in self._started},
+        }
+
+    def resume(self, calls: Mapping[str, tuple[str, Mapping[str, Any]]]) -> None:
+        """Expect the calls a previous run stopped before (at an `interrupt()`): when one's
+        result arrives it is reported started and finished (its real start is not streamed)."""
+        self._resumed.update(calls)
+
     def _start(self, name: str, call_id: str, args: Mapping[str, Any]) -> None:
         if not call_id or call_id in self._started or call_id in self._finished:
             return
         run_id = uuid.uuid5(_THREAD_NAMESPACE, call_id)
         self._started[call_id] = run_id
+        self._calls[call_id] = (name, args)
         self._handler.on_tool_start(
             {"name": name}, str(args), run_id=run_id, inputs=dict(args), tool_call_id=call_id
         )
 
     def _finish(self, message: ToolMessage) -> None:
+        if (resumed := self._resumed.pop(message.tool_call_id, None)) is not None:
+            self._start(resumed[0], message.tool_call_id, resumed[1])
         run_id = self._started.pop(message.tool_call_id, None)
         if run_id is None:
             return
@@ -117,6 +134,8 @@ class ServerThreads:
         self._client: LangGraphClient = graph.client
         self._known: set[str] = set()
         self._accepted: frozenset[str] | None = None
+        # tool calls a finished run left waiting at an interrupt, per server thread
+        self._paused_calls: dict[str, dict[str, tuple[str, Mapping[str, Any]]]] = {}
 
     async def _ensure(self, thread_id: str) -> str:
         server_id = server_thread_id(thread_id)
@@ -237,6 +256,9 @@ class ServerThreads:
         configurable["thread_id"] = await self._ensure(str(configurable["thread_id"]))
         server_config: RunnableConfig = {**config, "configurable": configurable}
         progress = _ToolProgress(tools)
+        paused = self._paused_calls.pop(configurable["thread_id"], {})
+        if isinstance(graph_input, Command) and graph_input.resume is not None:
+            progress.resume(paused)
         stream = self._graph.astream(
             await self._accepted_input(graph_input),
             server_config,
@@ -261,5 +283,7 @@ class ServerThreads:
                                     yield "interrupt", pending
                         elif isinstance(update, Mapping) and "messages" in update:
                             progress.update(_messages(update["messages"]))
+            if unfinished := progress.unfinished():
+                self._paused_calls[configurable["thread_id"]] = unfinished
         finally:
             await stream.aclose()  # type: ignore[attr-defined]

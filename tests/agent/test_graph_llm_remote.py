@@ -185,9 +185,12 @@ async def test_an_interrupt_on_the_server_is_spoken_and_the_answer_resumes_it(
 ) -> None:
     graph = remote(langgraph_server, "confirming")
     graph_llm = GraphLLM(graph, thread_id="remote-hitl")
+    finished: list[ToolFinished] = []
+    graph_llm.on("tool_finished", finished.append)
     async with voice_session(graph_llm) as (session, _):
         asked = spoken(await session.run(user_input=RATE_QUESTION))
         waiting = graph_llm.awaiting_confirmation
+        finished_before_yes = list(finished)
         answered = spoken(await session.run(user_input="Yes please"))
         after = spoken(await session.run(user_input="Thanks"))
 
@@ -196,6 +199,9 @@ async def test_an_interrupt_on_the_server_is_spoken_and_the_answer_resumes_it(
     assert answered == ANSWER
     assert after.startswith("Noted: Thanks")
     assert not graph_llm.awaiting_confirmation
+    # the tool ran after the yes, and its progress events said so
+    assert finished_before_yes == []
+    assert [(e.name, e.ok) for e in finished] == [("room_rate", True)]
     messages = await server_messages(graph, "remote-hitl")
     assert [m.content for m in messages if isinstance(m, HumanMessage)] == [RATE_QUESTION, "Thanks"]
     assert TOOL_SECRET in str(contents([m for m in messages if isinstance(m, ToolMessage)]))
