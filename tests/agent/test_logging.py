@@ -54,7 +54,7 @@ async def test_json_lines_carry_the_ids_of_their_own_call(stream: io.StringIO) -
         assert entry["job_id"] == f"job-{name}"
         assert entry["conversation_id"] == f"conv-{name}"
         assert entry["level"] == "INFO"
-        assert entry["logger"] == "agent.test"
+        assert entry["name"] == "agent.test"
         assert entry["message"] == "turn done"
     assert "room" not in by_turn[None]
 
@@ -94,8 +94,8 @@ def test_exceptions_are_kept_once(stream: io.StringIO) -> None:
     record.exc_text = "Traceback: x"
     logging.getLogger("agent.job").handle(record)
     first, second = (json.loads(line) for line in _lines(stream))
-    assert "ValueError: boom" in first["exception"]
-    assert "exception" not in second
+    assert "ValueError: boom" in first["exc_info"]
+    assert "exc_info" not in second
 
 
 def test_configuring_twice_keeps_one_handler_and_quiets_noisy_libraries(
