@@ -15,6 +15,7 @@ again in each job process LiveKit starts), from the environment, `.env` and `.en
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 if __name__ in ("__main__", "__mp_main__") and not __package__:
@@ -22,9 +23,10 @@ if __name__ in ("__main__", "__mp_main__") and not __package__:
     # shadow top-level ones; the project root is what the imports below expect.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from livekit.agents import JobContext, cli
+from livekit.agents import JobContext, Plugin, cli
 
 from agent.logging_setup import redact_livekit_logs
+from agent.model_files import ModelFiles
 from agent.server import JobEntrypoint, new_server
 from agent.settings import SettingsError, WorkerSettings, load_settings
 
@@ -43,6 +45,10 @@ def _settings() -> WorkerSettings:
 
 settings = _settings()
 server = new_server(settings)
+if threading.current_thread() is threading.main_thread():
+    # LiveKit's `download-files` then fetches the local embedding model too (plugins may only
+    # register on the main thread; a job process importing this file elsewhere needs none).
+    Plugin.register_plugin(ModelFiles(settings))
 server.on("worker_started", lambda: redact_livekit_logs(settings.secret_values()))
 
 

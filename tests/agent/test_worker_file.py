@@ -43,11 +43,13 @@ def test_the_worker_file_answers_livekits_help(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
-def test_the_worker_file_downloads_the_plugin_files_offline(tmp_path: Path) -> None:
-    result = _run(tmp_path, str(WORKER_FILE), "download-files")
-    assert result.returncode == 0, result.stderr
-    assert "livekit.plugins.silero" in result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
+def test_the_worker_file_downloads_the_plugin_and_model_files_offline(tmp_path: Path) -> None:
+    result = _run(tmp_path, str(WORKER_FILE), "download-files", EMBEDDINGS_PROVIDER="hashing")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "livekit.plugins.silero" in output
+    assert "agent.model_files" in output  # the project's own model files, as a plugin
+    assert "Traceback" not in output
 
 
 def test_a_bad_setting_stops_the_worker_file_with_one_line(tmp_path: Path) -> None:
