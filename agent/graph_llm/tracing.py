@@ -43,9 +43,9 @@ _ATTR_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 _HIDDEN_TAG = "langsmith:hidden"
 
 
-def _error_status(error: BaseException) -> Status:
+def _error_status(error: BaseException | str) -> Status:
     # The type only: exception messages can quote what the caller said.
-    return Status(StatusCode.ERROR, type(error).__name__)
+    return Status(StatusCode.ERROR, error if isinstance(error, str) else type(error).__name__)
 
 
 class GraphSpanHandler(BaseCallbackHandler):
@@ -93,12 +93,13 @@ class GraphSpanHandler(BaseCallbackHandler):
         with self._lock:
             self._owner[run_id] = self._owner.get(parent_run_id) if parent_run_id else None
 
-    def _close(self, run_id: UUID, error: BaseException | None = None) -> None:
+    def _close(self, run_id: UUID, error: BaseException | str | None = None) -> None:
         with self._lock:
             self._owner.pop(run_id, None)
             span = self._spans.pop(run_id, None)
         if span is None:
             return
+        # an interrupt() pauses the run for the caller's answer; it is not a failure
         if error is not None and type(error).__name__ != "GraphInterrupt":
             span.set_status(_error_status(error))
         span.end()
@@ -205,16 +206,12 @@ class GraphSpanHandler(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         # ToolNode turns a tool's exception into an error ToolMessage instead of raising
         if getattr(output, "status", None) == "error":
-            self._close(run_id, _ToolFailed())
+            self._close(run_id, "tool returned an error")
         else:
             self._close(run_id)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._close(run_id, error)
-
-
-class _ToolFailed(Exception):
-    """Stands for a tool failure that came back as an error ToolMessage."""
 
 
 def _usage(response: Any) -> dict[str, int]:
