@@ -43,6 +43,7 @@ REMOTE_INPUT_KEYS = frozenset({"messages", "instructions", "context"})
 _THREAD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:livekit-langgraph-voice:graph-llm-thread")
 _LIVE_RUN_STATUSES = ("pending", "running")
 _CONFLICT_PAUSE = 0.1
+_SERVER_METADATA_KEYS = frozenset({"thread_id", "assistant_id", "run_id", "cron_id"})
 
 
 def server_thread_id(thread_id: str) -> str:
@@ -255,6 +256,12 @@ class ServerThreads:
         configurable = dict(config.get("configurable", {}))
         configurable["thread_id"] = await self._ensure(str(configurable["thread_id"]))
         server_config: RunnableConfig = {**config, "configurable": configurable}
+        if "metadata" in config:
+            # the server sets these itself and refuses runs that carry them
+            metadata = config["metadata"]
+            server_config["metadata"] = {
+                k: v for k, v in metadata.items() if k not in _SERVER_METADATA_KEYS
+            }
         progress = _ToolProgress(tools)
         paused = self._paused_calls.pop(configurable["thread_id"], {})
         if isinstance(graph_input, Command) and graph_input.resume is not None:
