@@ -150,6 +150,11 @@ class TokenServerSettings(BaseSettings):
     def _sources(cls, value: Any) -> Any:
         return _split_csv(value)
 
+    @field_validator("web_page", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("api_keys", "room_prefixes", "role_attributes", mode="before")
     @classmethod
     def _json(cls, value: Any) -> Any:

@@ -92,3 +92,14 @@ async def test_without_the_page_a_same_host_origin_is_still_cross_origin(
 def test_a_missing_bundle_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"npm ci && npm run build.*TOKEN_WEB_PAGE=false"):
         WebPage(tmp_path)
+
+
+@pytest.mark.parametrize(("value", "enabled"), [("", True), ("false", False), ("yes", True)])
+def test_web_page_setting_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, enabled: bool
+) -> None:
+    monkeypatch.setenv("TOKEN_WEB_PAGE", value)  # a blank line in .env counts as unset
+
+    settings = make_settings(api_keys={}, allow_insecure_dev=True)
+
+    assert settings.web_page_enabled is enabled

@@ -227,7 +227,7 @@ async function join(event) {
     const tokens = TokenSource.endpoint(new URL('token', window.location.href).href, key ? { headers: { Authorization: `Bearer ${key}` } } : {});
     details = await tokens.fetch(options);
   } catch (error) {
-    const described = describeTokenError(error);
+    const described = describeTokenError(error, { withKey: Boolean(key) });
     setPill(ui.connection, 'failed', described.code === 'token_server_unreachable' ? 'no token server' : 'token refused');
     showError(described.message);
     ui.join.disabled = false;

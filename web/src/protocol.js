@@ -329,9 +329,9 @@ export class Transcript {
 /**
  * A token request failure (from livekit-client's TokenSource.endpoint or fetch) → a sentence.
  * TokenSource reports HTTP errors as "... received <status> / <body>"; the body is our JSON
- * error `{"error": {"code", "message"}}`.
+ * error `{"error": {"code", "message"}}`. `withKey` says whether the page sent an API key.
  */
-export function describeTokenError(error) {
+export function describeTokenError(error, { withKey = true } = {}) {
   const text = String(error?.message ?? error);
   const match = /received (\d{3}) \/ ([\s\S]*)$/.exec(text);
   if (!match) {
@@ -349,14 +349,9 @@ export function describeTokenError(error) {
   } catch {
     // not our JSON error: keep the raw text
   }
-  const hint =
-    status === 401
-      ? code === 'missing_credentials'
-        ? ' Enter an API key (this server does not run in dev mode).'
-        : ' Check the API key.'
-      : status === 429
-        ? ' Wait a moment and try again.'
-        : '';
+  let hint = '';
+  if (status === 401) hint = withKey ? ' Check the API key.' : ' This server is not in dev mode: enter an API key.';
+  else if (status === 429) hint = ' Wait a moment and try again.';
   return { code, status, message: `The token server refused the token (${status} ${code}): ${detail}.${hint}` };
 }
 

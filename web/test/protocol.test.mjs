@@ -152,10 +152,14 @@ test('the transcript keeps one entry per segment', () => {
 
 test('token failures become sentences a person can act on', () => {
   const refused = describeTokenError(
-    new Error('Error generating token from endpoint http://127.0.0.1:8080/token: received 401 / {"error":{"code":"invalid_api_key","message":"the API key is not valid"}}'),
+    new Error('Error generating token from endpoint http://127.0.0.1:8080/token: received 401 / {"error":{"code":"unauthenticated","message":"the API key is not valid"}}'),
   );
-  assert.equal(refused.code, 'invalid_api_key');
-  assert.equal(refused.message, 'The token server refused the token (401 invalid_api_key): the API key is not valid. Check the API key.');
+  assert.equal(refused.code, 'unauthenticated');
+  assert.equal(refused.message, 'The token server refused the token (401 unauthenticated): the API key is not valid. Check the API key.');
+  const noDevMode = describeTokenError(new Error('x: received 401 / {"error":{"code":"unauthenticated","message":"send Authorization: Bearer <API key or JWT>"}}'), { withKey: false });
+  assert.match(noDevMode.message, /not in dev mode: enter an API key\.$/);
+  const limited = describeTokenError(new Error('x: received 429 / not json'));
+  assert.equal(limited.message, 'The token server refused the token (429 http_429): not json. Wait a moment and try again.');
   const down = describeTokenError(new TypeError('Failed to fetch'));
   assert.equal(down.code, 'token_server_unreachable');
   assert.match(down.message, /python -m token_server/);
