@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,8 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def token_server() -> Iterator[tuple[str, str]]:
+@contextmanager
+def _running_token_server() -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     """A dev-mode token server with one API key; its LIVEKIT_URL is a closed loopback port."""
     port, closed_port = _free_port(), _free_port()
     livekit_url = f"ws://127.0.0.1:{closed_port}"
@@ -82,10 +83,16 @@ def token_server() -> Iterator[tuple[str, str]]:
             pytest.fail(f"token server did not start: {stderr}")
         time.sleep(0.1)
     try:
-        yield base, livekit_url
+        yield base, livekit_url, proc
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def token_server() -> Iterator[tuple[str, str]]:
+    with _running_token_server() as (base, livekit_url, _):
+        yield base, livekit_url
 
 
 def _open_page(
@@ -95,7 +102,7 @@ def _open_page(
     url: str,
     *,
     expected_console: tuple[str, ...] = ("ERR_CONNECTION_REFUSED", "WebSocket connection to"),
-    **form: str,
+    **form: str | int,
 ) -> dict[str, Any]:
     screenshot = tmp_path / "page.png"
     options = {
@@ -187,3 +194,22 @@ def test_a_refused_token_is_reported_as_such(
         "Check the API key."
     )
     assert seen["connection"] == "token refused"
+
+
+def test_a_token_server_that_went_away_is_reported_as_such(
+    web_project: Path, chromium: Path, tmp_path: Path
+) -> None:
+    with _running_token_server() as (base, _, proc):
+        seen = _open_page(
+            web_project,
+            chromium,
+            tmp_path,
+            f"{base}/",
+            killBeforeJoin=proc.pid,
+            expected_console=("ERR_CONNECTION_REFUSED",),
+        )
+
+    assert seen["tokenResponses"] == []
+    assert seen["error"].startswith("The token server did not answer (")
+    assert seen["error"].endswith("Is python -m token_server running?")
+    assert seen["connection"] == "no token server"

@@ -40,7 +40,6 @@ let room = null;
 let transcript = new Transcript();
 const transcriptItems = new Map();
 const activityItems = new Map();
-const pendingCommands = new Map();
 let requestCounter = 0;
 
 function showError(message) {
@@ -167,7 +166,6 @@ function registerHandlers(current) {
     try {
       const reply = parseReply(await reader.readAll());
       const described = describeReply(reply);
-      pendingCommands.delete(reply.id);
       transcriptLine('reply', described.title, described.lines.join('\n'), { ok: described.ok });
     } catch (error) {
       showActivity({ kind: 'error', text: `Unreadable reply from the agent: ${error.message}` });
@@ -275,7 +273,6 @@ async function send(event) {
       transcriptLine('you', 'You', line.text);
     } else {
       const envelope = buildCommand(line.text, nextRequestId());
-      pendingCommands.set(envelope.id, line.text);
       await room.localParticipant.sendText(JSON.stringify(envelope), { topic: TOPICS.command });
       transcriptLine('you', 'You', line.text);
     }
@@ -287,6 +284,7 @@ async function send(event) {
 }
 
 ui.signin.addEventListener('submit', join);
+window.addEventListener('pagehide', () => room?.disconnect());
 ui.chat.addEventListener('submit', send);
 ui.leave.addEventListener('click', async () => {
   const current = room;

@@ -1,6 +1,6 @@
 // Opens the page in headless Debian Chromium (playwright-core), signs in and joins, and prints
 // what a person would see as JSON. Used by tests/web/test_web_page_browser.py.
-// usage: node tools/browser_check.mjs '<json: {url, apiKey, name, room, screenshot, userDataDir}>'
+// usage: node tools/browser_check.mjs '<json: {url, apiKey, name, room, screenshot, userDataDir, killBeforeJoin}>'
 import { chromium } from 'playwright-core';
 
 const options = JSON.parse(process.argv[2]);
@@ -37,6 +37,10 @@ try {
   if (options.name) await page.fill('#name', options.name);
   if (options.apiKey) await page.fill('#api-key', options.apiKey);
   if (options.room) await page.fill('#room', options.room);
+  if (options.killBeforeJoin) {
+    process.kill(options.killBeforeJoin, 'SIGKILL'); // the token server goes away after the page loaded
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
   await page.click('#join');
   await page.waitForSelector('#error:not([hidden]), #call:not([hidden])', { timeout: 90_000 });
   result.error = (await page.locator('#error').isVisible()) ? await page.textContent('#error') : null;
