@@ -166,4 +166,8 @@ test('token failures become sentences a person can act on', () => {
   const noServer = describeConnectError(new Error('could not establish signal connection'), 'ws://127.0.0.1:9');
   assert.equal(noServer.code, 'livekit_unreachable');
   assert.match(noServer.message, /^No LiveKit server answered at ws:\/\/127\.0\.0\.1:9 /);
+  const refusedByLiveKit = Object.assign(new Error('invalid token'), { status: 401 });
+  const wrongKeys = describeConnectError(refusedByLiveKit, 'ws://localhost:7880');
+  assert.equal(wrongKeys.code, 'livekit_refused');
+  assert.match(wrongKeys.message, /refused the token \(401\): invalid token\. Do LIVEKIT_API_KEY\/LIVEKIT_API_SECRET match/);
 });
