@@ -145,7 +145,7 @@ class TokenServerSettings(BaseSettings):
 
     # Slow or idle clients
     read_timeout_s: float = Field(default=10.0, gt=0, le=300, alias="TOKEN_READ_TIMEOUT_S")
-    keepalive_s: float = Field(default=5.0, gt=0, le=300, alias="TOKEN_KEEPALIVE_S")
+    keepalive_s: int = Field(default=5, ge=1, le=300, alias="TOKEN_KEEPALIVE_S")
     max_connections: int = Field(default=1000, ge=1, le=1_000_000, alias="TOKEN_MAX_CONNECTIONS")
 
     @field_validator("context_claims", "allowed_agents", "cors_origins", mode="before")
