@@ -160,7 +160,11 @@ class GuestDesk:
                 attempts_left=self.max_failures - failures,
                 retry_after_s=attempt.retry_after_s,
             )
-        reservation = await self.pms.find_reservation(code, last_name)
+        try:
+            reservation = await self.pms.find_reservation(code, last_name)
+        except BaseException:
+            await self.throttle.succeeded(targets)  # an outage is not a wrong guess
+            raise
         if reservation is None:
             await self.throttle.failed(targets, attempt)
             failures = await self.store.record_failure(key)
