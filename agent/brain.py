@@ -25,6 +25,7 @@ from agent.greetings import base_language, greeting
 from agent.metadata import DispatchMetadata
 from agent.preflight import answers_ping
 from agent.settings import WorkerSettings
+from agent.tracing import flush_langsmith, langsmith_tracer
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
 from tools.knowledge import knowledge_tools
@@ -154,6 +155,9 @@ async def build_brain(
     language = base_language(metadata.language or settings.default_language)
     thread_id = key.thread_id
     model_provider = provider_name(settings.llm_base_url) if chat_model else "fallback"
+    langsmith = langsmith_tracer(settings)
+    if langsmith is not None:
+        stack.push_async_callback(flush_langsmith, langsmith)
     llm = GraphLLM(
         graph,
         thread_id=thread_id,
@@ -163,6 +167,7 @@ async def build_brain(
         context=conversation_context(metadata, language),
         tools=tools,
         turn_timeout=settings.llm_timeout_s * 3,
+        config={"callbacks": [langsmith]} if langsmith is not None else None,
     )
     stack.push_async_callback(llm.aclose)
     logger.info(
