@@ -19,6 +19,7 @@ from langchain_core.tools import BaseTool
 from prometheus_client import CollectorRegistry
 
 from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
+from agent.conversation_key import conversation_key
 from agent.graph_llm import GraphLLM
 from agent.greetings import base_language, greeting
 from agent.metadata import DispatchMetadata
@@ -28,11 +29,18 @@ from agent.tracing import flush_langsmith, langsmith_tracer
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
 from tools.knowledge import knowledge_tools
-from tools.pms import PMS, GuestDesk, build_pms, build_verification_store, pms_tools
+from tools.pms import (
+    PMS,
+    GuestDesk,
+    build_pms,
+    build_verification_store,
+    build_verification_throttle,
+    pms_tools,
+    throttle_policy,
+)
 from workflows.assistant import SPEAKING_NODES, build_assistant_graph
 from workflows.checkpoint import open_checkpointer, redact_url
 from workflows.document_qa import document_qa_tool
-from workflows.thread import conversation_thread_id
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +135,13 @@ async def build_brain(
     stack.push_async_callback(documents.aclose)
     pms = build_pms(settings, redis=redis)
     stack.push_async_callback(pms.aclose)
-    desk = GuestDesk(pms, store=build_verification_store(redis))
+    key = conversation_key(metadata, room_name=room_name, caller_identity=caller_identity)
+    desk = GuestDesk(
+        pms,
+        store=build_verification_store(redis),
+        throttle=build_verification_throttle(redis, throttle_policy(settings)),
+        caller=key.caller,
+    )
 
     chat_model = build_chat_model(chat_model_config(settings))
     tools: list[BaseTool] = [
@@ -139,13 +153,7 @@ async def build_brain(
     graph = build_assistant_graph(model=chat_model, tools=tools, checkpointer=checkpointer)
 
     language = base_language(metadata.language or settings.default_language)
-    thread_id = conversation_thread_id(
-        conversation_id=metadata.conversation_id,
-        reservation_code=metadata.reservation_code,
-        guest_name=metadata.guest_name,
-        room=room_name,
-        caller_identity=caller_identity,
-    )
+    thread_id = key.thread_id
     model_provider = provider_name(settings.llm_base_url) if chat_model else "fallback"
     langsmith = langsmith_tracer(settings)
     if langsmith is not None:
