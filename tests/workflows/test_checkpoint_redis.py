@@ -135,7 +135,7 @@ async def test_ttl_expires_the_whole_thread(redis_url: str) -> None:
         graph = echo_graph(saver)
         await say(graph, "short-lived", "hello", run_id="run-1")
         keys = await saver.redis.keys("ttl:*")
-        assert len(keys) == 4
+        assert len(keys) == 5
         assert all(0 < ttl <= 300 for ttl in [await saver.redis.pttl(k) for k in keys])
         for _ in range(100):
             if not await saver.redis.keys("ttl:*"):
@@ -150,7 +150,7 @@ async def test_every_write_refreshes_the_ttl_of_all_thread_keys(redis_url: str) 
         graph = echo_graph(saver)
         await say(graph, "guest", "hello", run_id="run-1")
         keys = await saver.redis.keys("ttl:*")
-        assert len(keys) == 4
+        assert len(keys) == 5
         for key in keys:  # age the thread as if it had been idle for a long time
             await saver.redis.pexpire(key, 1000)
         latest = await saver.aget_tuple(thread("guest"))
@@ -162,8 +162,8 @@ async def test_every_write_refreshes_the_ttl_of_all_thread_keys(redis_url: str) 
 async def test_without_ttl_keys_never_expire(saver: RedisCheckpointSaver) -> None:
     await say(echo_graph(saver), "guest", "hello", run_id="run-1")
     keys = await saver.redis.keys("langgraph:*")
-    assert len(keys) == 4
-    assert [await saver.redis.pttl(k) for k in keys] == [-1] * 4
+    assert len(keys) == 5
+    assert [await saver.redis.pttl(k) for k in keys] == [-1] * 5
 
 
 @pytest.mark.parametrize(
