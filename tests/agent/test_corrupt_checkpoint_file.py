@@ -20,6 +20,7 @@ from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+CONSOLE = [sys.executable, "-m", "agent", "console", "--text"]
 GARBAGE = b"this is not an SQLite database, just bytes a crash left behind\n" * 64
 
 
@@ -51,9 +52,7 @@ async def test_the_brain_moves_a_corrupt_file_aside_and_the_call_goes_on(
         async with AgentSession(llm=brain.llm) as session:
             await session.start(Agent(instructions=brain.instructions))
             result = await session.run(user_input="What's the wifi password?")
-        answer = " ".join(
-            (e.item.text_content or "") for e in result.events if e.type == "message"
-        )
+        answer = " ".join((e.item.text_content or "") for e in result.events if e.type == "message")
         assert "paella-sunset" in answer
 
     errors = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
@@ -76,8 +75,7 @@ def test_console_text_greets_and_answers_over_a_corrupt_file(tmp_path: Path) -> 
         }
     )
     result = subprocess.run(
-        [sys.executable, "-m", "agent", "console", "--text"]
-        + ["--metadata", '{"property_id": "casa-del-sol"}'],
+        [*CONSOLE, "--metadata", '{"property_id": "casa-del-sol"}'],
         input="What's the wifi password?\n/quit\n",
         capture_output=True,
         text=True,

@@ -13,13 +13,13 @@ from workflows.checkpoint import open_checkpointer
 
 ROOT = Path(__file__).resolve().parents[2]
 TURNS = 8
+WORKER = [sys.executable, str(Path(__file__).with_name("_turn_worker.py"))]
 
 
 def run_two_workers(*backend: str) -> None:
     workers = [
         subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("_turn_worker.py")), *backend]
-            + ["--name", name, "--turns", str(TURNS)],
+            [*WORKER, *backend, "--name", name, "--turns", str(TURNS)],
             cwd=ROOT,
             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
             stderr=subprocess.PIPE,
