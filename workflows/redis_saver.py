@@ -536,14 +536,17 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> list[bytes]:
         """Refs of `messages`; the ones not stored by this process yet are added to `new`."""
         refs: list[bytes] = []
+        known = cache.by_object if cache is not None else {}
         for message in messages:
-            ref = cache.ref_of(message) if cache is not None else None
-            if ref is None:
-                data = layout.encode_typed(self.serde.dumps_typed(message))
-                ref = layout.message_ref(data)
-                new[ref] = data
-                if cache is not None:
-                    cache.remember_message(ref, message)
+            hit = known.get(id(message))
+            if hit is not None and hit[0] is message:
+                refs.append(hit[1])
+                continue
+            data = layout.encode_typed(self.serde.dumps_typed(message))
+            ref = layout.message_ref(data)
+            new[ref] = data
+            if cache is not None:
+                cache.remember_message(ref, message)
             refs.append(ref)
         if cache is not None:
             cache.trim_messages(messages, refs)
@@ -552,7 +555,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     def _prune_threshold(self) -> int:
         # prune in batches: one WATCH round every few puts, not on every put
         limit = cast(int, self._max_checkpoints)
-        return limit + max(2, limit // 4)
+        return limit + max(2, limit // 2)
 
     async def aput_writes(
         self,
@@ -698,7 +701,10 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                     fields = _members(await self._io(pipe.hkeys(keys.blobs)))
                     orphans = [f for f in fields if f not in referenced]
                     stale_messages = await self._unreferenced_messages(
-                        pipe, keys, [f for f in fields if f in referenced]
+                        pipe,
+                        keys,
+                        [f for f in fields if f in referenced],
+                        self._newest_fields(records),
                     )
                     stale_runs = [
                         m
@@ -727,12 +733,34 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             f"thread {thread_id!r} kept changing while checkpoints were being removed; retry later"
         )
 
+    def _newest_fields(self, records: list[layout.StoredCheckpoint]) -> list[bytes]:
+        """Blob fields of the newest checkpoint's channel values (empty without checkpoints)."""
+        if not records:
+            return []
+        newest = max(records, key=lambda r: r.checkpoint_id)
+        versions = self.serde.loads_typed(newest.checkpoint)["channel_versions"]
+        return [layout.blob_field(newest.checkpoint_ns, ch, v) for ch, v in versions.items()]
+
     async def _unreferenced_messages(
-        self, pipe: Pipeline, keys: layout.ThreadKeys, kept_fields: list[bytes]
+        self,
+        pipe: Pipeline,
+        keys: layout.ThreadKeys,
+        kept_fields: list[bytes],
+        newest_fields: list[bytes],
     ) -> list[bytes]:
-        """Stored messages that no kept blob refers to any more."""
-        stored = _members(await self._io(pipe.hkeys(keys.messages)))
-        if not stored:
+        """Stored messages that no kept blob refers to any more.
+
+        Only worth reading every kept list when the hash clearly outgrew the thread: a call
+        mostly appends, so this runs rarely (after barge-in rewrites and rewinds piled up).
+        """
+        stored_count = cast(int, await self._io(pipe.hlen(keys.messages)))
+        if not stored_count:
+            return []
+        newest: list[bytes | None] = []
+        if newest_fields:
+            newest = cast(list[bytes | None], await self._io(pipe.hmget(keys.blobs, newest_fields)))
+        longest = max((_ref_count(blob) for blob in newest), default=0)
+        if stored_count <= 2 * longest + 64:
             return []
         referenced: set[bytes] = set()
         for start in range(0, len(kept_fields), _LIST_PAGE):
@@ -743,6 +771,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                 kind, payload = layout.decode_typed(blob)
                 if kind == layout.MESSAGE_REFS:
                     referenced.update(layout.split_refs(payload))
+        stored = _members(await self._io(pipe.hkeys(keys.messages)))
         return [ref for ref in stored if ref not in referenced]
 
     def _beyond_newest(self, keep: int) -> _Selector:
@@ -939,6 +968,13 @@ def _select(found: set[tuple[str, str]]) -> _Selector:
         return found & {(r.checkpoint_ns, r.checkpoint_id) for r in records}
 
     return select
+
+
+def _ref_count(blob: bytes | None) -> int:
+    if blob is None:
+        return 0
+    kind, payload = layout.decode_typed(blob)
+    return len(payload) // layout.REF_SIZE if kind == layout.MESSAGE_REFS else 0
 
 
 def _ttl_ms(ttl: float | timedelta | None) -> int | None:

@@ -134,8 +134,8 @@ async def test_a_stale_cache_still_sees_what_another_worker_wrote(redis_url: str
 async def _assert_storage_is_bounded(redis: aioredis.Redis, thread_length: int) -> None:
     prefix = f"langgraph:{{{THREAD}}}:"
     checkpoints = await redis.zcard(prefix + "checkpoints")
-    assert checkpoints <= KEEP + max(2, KEEP // 4)
-    # every message is stored once, and replaced ones are gone once no checkpoint needs them
+    assert checkpoints <= KEEP + max(2, KEEP // 2)
+    # every message is stored once (plus the few the rewind and the rewrite replaced)
     assert thread_length <= await redis.hlen(prefix + "messages") <= thread_length + 4
     blobs = await redis.hgetall(prefix + "blobs")
     stored_lists = sum(len(v) for v in blobs.values())
