@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import shutil
 import socket
 import subprocess
@@ -254,7 +255,7 @@ def _file_bytes(db: Path) -> int:
 
 
 def _deltas(sizes: list[int]) -> list[int]:
-    return [after - before for before, after in zip(sizes, sizes[1:], strict=False)]
+    return [after - before for before, after in itertools.pairwise(sizes)]
 
 
 def report(
@@ -301,17 +302,19 @@ def report(
     header = f"{'turns':<10}{'Redis B/turn':>14}{'SQLite B/turn':>15}"
     print(header)
     print("-" * len(header))
-    for lo in range(0, CALL_TURNS, CALL_TURNS // 8):
-        hi = lo + CALL_TURNS // 8
+    # windows of one pruning cycle (a prune drops KEEP // 2 checkpoints at once)
+    window = KEEP // 2
+    for lo in range(0, CALL_TURNS, window):
+        hi = min(lo + window, CALL_TURNS)
         r = sum(redis_bytes[lo:hi]) / (hi - lo)
         s = sum(sqlite_bytes[lo:hi]) / (hi - lo)
         print(f"{f'{lo + 1}-{hi}':<10}{r:>14.0f}{s:>15.0f}")
-    tenth = CALL_TURNS // 8
-    first = sum(redis_bytes[tenth : 2 * tenth]) / tenth
-    last = sum(redis_bytes[-tenth:]) / tenth
+    second = sum(redis_bytes[window : 2 * window]) / window
+    last = sum(redis_bytes[-window:]) / window
     print(
-        f"Redis, last eighth vs second eighth of the call: {last / max(first, 1):.2f}x "
-        f"(flat = about 1); total after {CALL_TURNS} turns: {sum(redis_bytes) / 1024:.0f} KiB"
+        f"Redis, last window vs second window: {last / max(second, 1):.2f}x (flat = about 1); "
+        f"SQLite: {sum(sqlite_bytes[-window:]) / max(sum(sqlite_bytes[window : 2 * window]), 1):.2f}x"
+        f"; Redis total after {CALL_TURNS} turns: {sum(redis_bytes) / 1024:.0f} KiB"
     )
 
 
