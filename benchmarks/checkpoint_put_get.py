@@ -311,9 +311,10 @@ def report(
         print(f"{f'{lo + 1}-{hi}':<10}{r:>14.0f}{s:>15.0f}")
     second = sum(redis_bytes[window : 2 * window]) / window
     last = sum(redis_bytes[-window:]) / window
+    sqlite_growth = sum(sqlite_bytes[-window:]) / max(sum(sqlite_bytes[window : 2 * window]), 1)
     print(
         f"Redis, last window vs second window: {last / max(second, 1):.2f}x (flat = about 1); "
-        f"SQLite: {sum(sqlite_bytes[-window:]) / max(sum(sqlite_bytes[window : 2 * window]), 1):.2f}x"
+        f"SQLite: {sqlite_growth:.2f}x"
         f"; Redis total after {CALL_TURNS} turns: {sum(redis_bytes) / 1024:.0f} KiB"
     )
 
