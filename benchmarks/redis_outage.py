@@ -73,13 +73,12 @@ async def measure(samples: int, timeout_s: float, previous: bool) -> dict[str, l
     results: dict[str, list[float]] = {"healthy (anchor)": [], "frozen": [], "refused": []}
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_redis(Path(tmp))
-        env = {"CHECKPOINT_TIMEOUT_S": str(timeout_s)}
         settings = WorkerSettings(  # type: ignore[call-arg]
             _env_file=None,
             DATA_DIR=Path(tmp) / "data",
             REDIS_URL=url,
             EMBEDDINGS_PROVIDER="hashing",
-            **env,
+            CHECKPOINT_TIMEOUT_S=timeout_s,
         )
         try:
             async with contextlib.AsyncExitStack() as stack:
