@@ -210,19 +210,23 @@ def pct(samples: list[float], q: float) -> float:
 async def measure(
     redis_url: str, turns: int, block: int, ttl: float | None
 ) -> dict[int, dict[str, Timings]]:
-    results: dict[int, dict[str, Timings]] = {}
-    for length in LENGTHS:
-        async with backends(redis_url, ttl, length) as conversations:
+    """Every (length, backend) pair runs in interleaved blocks, so load shifts hit all alike."""
+    async with AsyncExitStack() as stack:
+        runs = {
+            length: await stack.enter_async_context(backends(redis_url, ttl, length))
+            for length in LENGTHS
+        }
+        for conversations in runs.values():
             for conversation in conversations.values():
                 for _ in range(50):
                     await conversation.turn(None)
-            timings = {name: Timings() for name in conversations}
-            for _ in range(max(1, turns // block)):
+        results = {length: {name: Timings() for name in runs[length]} for length in LENGTHS}
+        for _ in range(max(1, turns // block)):
+            for length, conversations in runs.items():
                 for name, conversation in conversations.items():
                     for _ in range(block):
-                        await conversation.turn(timings[name])
-            results[length] = timings
-    return results
+                        await conversation.turn(results[length][name])
+        return results
 
 
 async def bytes_per_turn(redis_url: str) -> tuple[list[int], list[int]]:
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", help="use this Redis instead of REDIS_URL / a local one")
     args = parser.parse_args(argv)
     turns = args.turns or (300 if args.quick else 2000)
-    block = min(turns, 50 if args.quick else 200)
+    block = min(turns, 25 if args.quick else 100)
 
     redis_url = args.redis_url or ToolsSettings().redis_url
     with nullcontext(redis_url) if redis_url else redis_server() as url:
