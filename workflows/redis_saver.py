@@ -1,7 +1,7 @@
 """A LangGraph checkpointer on plain Redis commands (Redis 6+, Valkey, managed Redis).
 
 Only hashes, sorted sets, pipelines and MULTI/EXEC/WATCH are used: no RedisJSON, no
-RediSearch, no scripts. One thread lives in exactly four keys that share a hash tag
+RediSearch, no scripts. One thread lives in exactly five keys that share a hash tag
 (`T` is the percent-encoded thread id, `P` the key prefix, default ``langgraph``):
 
 ``P:{T}:checkpoints`` (zset, every score 0)
@@ -11,7 +11,11 @@ RediSearch, no scripts. One thread lives in exactly four keys that share a hash 
     are single ZREVRANGEBYLEX / ZRANGEBYLEX calls that return the record itself.
 ``P:{T}:blobs`` (hash)
     ``frame(ns) + frame(channel) + version`` -> serialised channel value. A value is stored
-    once per version and shared by every checkpoint that still has that version.
+    once per version and shared by every checkpoint that still has that version. A list of
+    messages is stored as its message refs only (8 bytes each).
+``P:{T}:messages`` (hash)
+    ``ref`` -> serialised message: each message once, however many checkpoints list it, so
+    a put sends only the messages this process has not stored yet.
 ``P:{T}:writes`` (zset, every score 0)
     ``frame(ns) + checkpoint_id + NUL + frame(task_id) + idx + seq + ...`` -> pending writes,
     read per checkpoint with one range query. Special writes (error, interrupt, ...) replace
@@ -19,8 +23,10 @@ RediSearch, no scripts. One thread lives in exactly four keys that share a hash 
 ``P:{T}:runs`` (zset, every score 0)
     ``frame(run_id) + frame(ns) + checkpoint_id``: which checkpoints a run created.
 
-With a TTL every write (`aput`, `aput_writes`, `acopy_thread`) sets it again on all four keys,
-so a thread disappears as a whole once it has been idle for the TTL.
+With a TTL every write (`aput`, `aput_writes`, `acopy_thread`) sets it again on all five keys,
+so a thread disappears as a whole once it has been idle for the TTL. With `max_checkpoints`
+a thread keeps its newest checkpoints per namespace and older ones are pruned in batches.
+Decoded state is cached per (thread, namespace, channel, version): see `_decoded_cache`.
 """
 
 from __future__ import annotations
@@ -90,6 +96,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     Use it from async code (`graph.ainvoke`, `graph.astream`, `await saver.aget_tuple(...)`).
     The sync methods work only from a thread other than the event loop's, like the official
     `AsyncSqliteSaver`. Every Redis round trip is bounded by `timeout` seconds (TimeoutError).
+    `max_checkpoints` bounds the checkpoints kept per thread and namespace (None: all);
+    `cache_threads` is how many threads' decoded state is cached (0: no cache).
     """
 
     def __init__(
