@@ -160,14 +160,16 @@ def turn_lock_for(
     checkpointer: BaseCheckpointSaver,
     *,
     sqlite_path: Path | None,
-    key_prefix: str = "langgraph",
     wait_s: float = 60.0,
     timeout_s: float = 0.5,
 ) -> TurnLock | None:
     """The cross-process turn lock matching `checkpointer` (None for in-memory state)."""
     if isinstance(checkpointer, RedisCheckpointSaver):
         return RedisTurnLock(
-            checkpointer.redis, key_prefix=key_prefix, wait_s=wait_s, timeout_s=timeout_s
+            checkpointer.redis,
+            key_prefix=checkpointer.key_prefix,
+            wait_s=wait_s,
+            timeout_s=timeout_s,
         )
     if isinstance(checkpointer, AsyncSqliteSaver) and sqlite_path is not None:
         return FileTurnLock(sqlite_path.with_name(sqlite_path.name + ".locks"), wait_s=wait_s)

@@ -167,6 +167,10 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     def redis(self) -> Redis:
         return self._redis
 
+    @property
+    def key_prefix(self) -> str:
+        return self._prefix
+
     async def ping(self) -> None:
         """Round-trip to Redis; raises the client's connection or timeout error."""
         await self._io(self._redis.ping())

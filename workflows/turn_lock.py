@@ -113,16 +113,19 @@ class RedisTurnLock:
     async def _renew(
         self, key: bytes, token: bytes, holder: asyncio.Task[object] | None, lost: asyncio.Event
     ) -> None:
-        interval = self._lease_ms / 3000
+        lease_s = self._lease_ms / 1000
+        renewed_at = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(lease_s / 3)
             try:
                 still_ours = await self._if_ours(key, token, renew=True)
+                renewed_at = time.monotonic()
             except TurnLockUnavailableError:
-                continue  # the lease outlives a blip; the next renewal tries again
+                # a blip is outlived by the lease; stop before it can expire under us
+                still_ours = time.monotonic() - renewed_at < lease_s * 2 / 3
             if not still_ours:
                 lost.set()
-                logger.error("turn lock lost (lease expired): stopping this turn")
+                logger.error("turn lock lost (lease expired or unrenewable): stopping this turn")
                 if holder is not None:
                     holder.cancel()
                 return
