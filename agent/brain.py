@@ -35,7 +35,7 @@ from workflows.assistant import SPEAKING_NODES, build_assistant_graph
 from workflows.checkpoint import open_checkpointer, redact_url, turn_lock_for
 from workflows.document_qa import document_qa_tool
 from workflows.thread import conversation_thread_id
-from workflows.turn_lock import TurnLock, TurnLockUnavailableError
+from workflows.turn_lock import TurnLock, TurnLockTimeoutError, TurnLockUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -106,15 +106,15 @@ async def _open_redis(url: str | None, stack: contextlib.AsyncExitStack) -> aior
 
 
 def fail_fast(lock: TurnLock) -> TurnLock:
-    """`lock`, with a state store that does not answer turned into a final LiveKit error:
-    retrying would keep the caller waiting for seconds; the apology comes at once instead."""
+    """`lock`, with a state store that does not answer (or a turn lock held too long) turned
+    into a final LiveKit error: retrying would keep the caller waiting; the apology comes now."""
 
     @asynccontextmanager
     async def hold(thread_id: str) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(lock(thread_id))
-            except TurnLockUnavailableError as exc:
+            except (TurnLockUnavailableError, TurnLockTimeoutError) as exc:
                 raise APIConnectionError(str(exc), retryable=False) from exc
             yield
 

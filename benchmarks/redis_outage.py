@@ -29,8 +29,10 @@ from pathlib import Path
 from livekit.agents import Agent, AgentSession, APIError
 
 from agent.brain import build_brain
+from agent.graph_llm import GraphLLM
 from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
+from workflows.assistant import SPEAKING_NODES
 
 TARGET_S = 1.0
 
@@ -89,9 +91,12 @@ async def measure(samples: int, timeout_s: float, previous: bool) -> dict[str, l
                     caller_identity="bench",
                     stack=stack,
                 )
-                if previous:
-                    brain.llm._thread_lock = lambda _t: contextlib.nullcontext()
-                async with AgentSession(llm=brain.llm) as session:
+                graph_llm = brain.llm
+                if previous:  # the same graph without the fail-fast turn lock
+                    graph_llm = GraphLLM(
+                        brain.graph, thread_id=brain.thread_id, speaking_nodes=SPEAKING_NODES
+                    )
+                async with AgentSession(llm=graph_llm) as session:
                     await session.start(Agent(instructions=brain.instructions))
                     for n in range(samples):
                         took, _ = await timed_turn(session, f"What's the wifi password? ({n})")
