@@ -72,7 +72,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import WatchError
 
 from workflows import _redis_layout as layout
-from workflows._decoded_cache import DecodedCache, ThreadCache, cacheable, is_message_list
+from workflows._decoded_cache import DecodedCache, ThreadCache, cacheable
 
 T = TypeVar("T")
 
@@ -495,15 +495,18 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         cache = self._cache.thread(thread_id)
         blobs: dict[bytes, bytes] = {}
         messages: dict[bytes, bytes] = {}
+        message_lists: set[str] = set()
         for channel, version in new_versions.items():
             field = layout.blob_field(ns, channel, version)
+            value = values.get(channel)
+            refs = self._store_messages(cache, value, messages) if channel in values else None
             if channel not in values:
                 blobs[field] = layout.encode_typed(layout.EMPTY_BLOB)
-            elif is_message_list(values[channel]):
-                refs = self._store_messages(cache, values[channel], messages)
+            elif refs is not None:
+                message_lists.add(channel)
                 blobs[field] = layout.encode_typed((layout.MESSAGE_REFS, b"".join(refs)))
             else:
-                blobs[field] = layout.encode_typed(self.serde.dumps_typed(values[channel]))
+                blobs[field] = layout.encode_typed(self.serde.dumps_typed(value))
         keys = self._keys(thread_id)
         pipe = self._redis.pipeline(transaction=True)
         if messages:
@@ -524,7 +527,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
 
         if cache is not None:
             for channel, version in new_versions.items():
-                if channel in values and cacheable(values[channel]):
+                if channel in message_lists or (channel in values and cacheable(values[channel])):
                     cache.put_value((ns, channel, str(version)), values[channel])
         cached = self._head(thread_id, ns)
         if cached is None or checkpoint_id >= cached.checkpoint_id:
@@ -543,10 +546,13 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     def _store_messages(
         self,
         cache: ThreadCache | None,
-        messages: list[BaseMessage],
+        messages: Any,
         new: dict[bytes, bytes],
-    ) -> list[bytes]:
-        """Refs of `messages`; the ones not stored by this process yet are added to `new`."""
+    ) -> list[bytes] | None:
+        """Refs of a list of messages, the ones not stored by this process yet added to `new`;
+        None when `messages` is not a non-empty list of messages (stored as one blob)."""
+        if type(messages) is not list or not messages:
+            return None
         refs: list[bytes] = []
         known = cache.by_object if cache is not None else {}
         for message in messages:
@@ -554,6 +560,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             if hit is not None and hit[0] is message:
                 refs.append(hit[1])
                 continue
+            if not isinstance(message, BaseMessage):
+                return None
             data = layout.encode_typed(self.serde.dumps_typed(message))
             ref = layout.message_ref(data)
             new[ref] = data
