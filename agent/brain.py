@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
+from livekit.agents import APIConnectionError
 from prometheus_client import CollectorRegistry
 
 from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
@@ -39,8 +42,9 @@ from tools.pms import (
     throttle_policy,
 )
 from workflows.assistant import SPEAKING_NODES, build_assistant_graph
-from workflows.checkpoint import open_checkpointer, redact_url
+from workflows.checkpoint import open_checkpointer, redact_url, turn_lock_for
 from workflows.document_qa import document_qa_tool
+from workflows.turn_lock import TurnLock, TurnLockTimeoutError, TurnLockUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +114,25 @@ async def _open_redis(url: str | None, stack: contextlib.AsyncExitStack) -> aior
     return client
 
 
+def fail_fast(lock: TurnLock) -> TurnLock:
+    """`lock`, with a state store that does not answer (or a turn lock held too long) turned
+    into a final LiveKit error: retrying would keep the caller waiting; the apology comes now."""
+
+    @asynccontextmanager
+    async def hold(thread_id: str) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(lock(thread_id))
+            except (TurnLockUnavailableError, TurnLockTimeoutError) as exc:
+                raise APIConnectionError(str(exc), retryable=False) from exc
+            yield
+
+    def enter(thread_id: str) -> AbstractAsyncContextManager[None]:
+        return hold(thread_id)
+
+    return enter
+
+
 async def build_brain(
     settings: WorkerSettings,
     metadata: DispatchMetadata,
@@ -127,7 +150,16 @@ async def build_brain(
             redis_url=settings.redis_url if redis is not None else None,
             sqlite_path=settings.resolved_checkpoint_sqlite_path,
             ttl=settings.conversation_ttl_s,
+            op_timeout=settings.checkpoint_timeout_s,
+            max_checkpoints=settings.checkpoint_keep,
         )
+    )
+    turn_timeout = settings.llm_timeout_s * 3
+    turn_lock = turn_lock_for(
+        checkpointer,
+        sqlite_path=settings.resolved_checkpoint_sqlite_path,
+        wait_s=turn_timeout + 5.0,
+        timeout_s=settings.checkpoint_timeout_s,
     )
 
     embedder = build_embedder(settings, redis=redis)
@@ -166,8 +198,9 @@ async def build_brain(
         provider=model_provider,
         context=conversation_context(metadata, language),
         tools=tools,
-        turn_timeout=settings.llm_timeout_s * 3,
+        turn_timeout=turn_timeout,
         config={"callbacks": [langsmith]} if langsmith is not None else None,
+        turn_lock=fail_fast(turn_lock) if turn_lock is not None else None,
     )
     stack.push_async_callback(llm.aclose)
     logger.info(
