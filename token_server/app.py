@@ -34,7 +34,7 @@ from token_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from token_server.metrics import Metrics
 from token_server.rate_limit import RateLimiter
 from token_server.static_files import WebPage, same_origin
-from token_server.token_policy import TokenPolicy
+from token_server.token_policy import TokenPolicy, end_user_key
 from token_server.token_request import MAX_BODY_BYTES, parse_token_request
 from token_server.webhooks import MAX_WEBHOOK_BYTES, WebhookHandler
 
@@ -64,6 +64,7 @@ class TokenServerApp:
         cors: CorsPolicy,
         ip_limiter: RateLimiter,
         principal_limiter: RateLimiter,
+        app_limiter: RateLimiter,
         webhooks: WebhookHandler,
         readiness: Readiness,
         metrics: Metrics,
@@ -78,6 +79,7 @@ class TokenServerApp:
         self._cors = cors
         self._ip_limiter = ip_limiter
         self._principal_limiter = principal_limiter
+        self._app_limiter = app_limiter
         self._webhooks = webhooks
         self._readiness = readiness
         self.metrics = metrics
@@ -166,7 +168,10 @@ class TokenServerApp:
             except AuthError as exc:
                 self.metrics.auth_failures[exc.reason] += 1
                 raise
-            retry_after = await self._principal_limiter.hit(principal.subject or client_ip)
+            # An app backend speaking for many users has its own, larger budget; each of
+            # its users is then counted like any other end user once the body names them.
+            limiter = self._app_limiter if principal.asserts_users else self._principal_limiter
+            retry_after = await limiter.hit(principal.subject or client_ip)
             if retry_after is not None:
                 self.metrics.rate_limited["principal"] += 1
                 raise _too_many_requests(retry_after)
@@ -178,6 +183,13 @@ class TokenServerApp:
             ):
                 raise HttpError(415, "unsupported_media_type", "send application/json")
             request = parse_token_request(body, max_metadata_bytes=self._max_metadata_bytes)
+            if principal.asserts_users and request.participant_identity is not None:
+                retry_after = await self._principal_limiter.hit(
+                    end_user_key(principal, request.participant_identity)
+                )
+                if retry_after is not None:
+                    self.metrics.rate_limited["user"] += 1
+                    raise _too_many_requests(retry_after)
             response = self._policy.mint(request, principal)
         except HttpError as exc:
             exc.headers += cors

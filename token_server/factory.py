@@ -75,6 +75,7 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
                 roles=frozenset(entry.roles),
                 name=entry.name,
                 context=dict(entry.context),
+                asserts_users=entry.asserts_users,
             )
             for digest, entry in settings.api_keys.items()
         },
@@ -89,6 +90,7 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
             default_dispatch=settings.default_dispatch,
             publish_sources=tuple(settings.publish_sources),
             room_prefixes={role: tuple(p) for role, p in settings.room_prefixes.items()},
+            client_room_names=settings.allow_client_room_names,
             role_attributes=settings.role_attributes,
             context_keys=frozenset(settings.context_claim_map.values()),
         ),
@@ -126,6 +128,7 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
         cors=CorsPolicy(settings.cors_origins),
         ip_limiter=limiter(settings.ip_rate_limit, "ip"),
         principal_limiter=limiter(settings.rate_limit, "principal"),
+        app_limiter=limiter(settings.app_rate_limit, "app"),
         webhooks=WebhookHandler(WebhookReceiver(TokenVerifier(settings.livekit_api_key, secret))),
         readiness=readiness,
         metrics=metrics,

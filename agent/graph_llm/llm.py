@@ -14,9 +14,11 @@ APIErrors. See docs/graph-llm.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, get_type_hints
 
 from langchain_core.runnables import RunnableConfig
@@ -116,6 +118,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         apology_text: str | None = DEFAULT_APOLOGY,
         turn_timeout: float = 30.0,
         state_timeout: float = 5.0,
+        turn_lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         """
         Args:
@@ -137,6 +140,8 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
                 lets a FallbackAdapter take over.
             turn_timeout: seconds one graph run may take.
             state_timeout: seconds a checkpointer read or rewind may take.
+            turn_lock: ``turn_lock(thread_id)`` is entered around each turn (read, run,
+                write), e.g. a lock shared by every process serving the conversation.
         """
         super().__init__()
         threads: GraphThreads
@@ -172,6 +177,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         self._side_effecting = side_effecting_tools(graph, tools)
         self._memory = ThreadMemory(thread_id=thread_id)
         self._turn_lock = asyncio.Lock()
+        self._thread_lock = turn_lock or (lambda _thread_id: contextlib.nullcontext())
         self._last_latency: TurnLatency | None = None
         self._warned_tools = False
 
@@ -289,7 +295,7 @@ class GraphLLMStream(llm.LLMStream):
         owner = self._graph_llm
         turn = owner._new_turn(self, self._requested_at)
         try:
-            async with owner._turn_lock:
+            async with owner._turn_lock, owner._thread_lock(turn.record.thread_id):
                 await turn.run()
         except Exception as exc:
             error = to_api_error(exc)
