@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from langchain_core.callbacks import BaseCallbackManager
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel.protocol import PregelProtocol
@@ -33,8 +33,8 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from livekit.agents import APITimeoutError, llm, utils
 
 from .events import ToolEventHandler, ToolFinished, ToolStarted, TurnLatency
-from .interrupts import interrupt_question
-from .speech import SpeechFilter, UsageTally
+from .interrupts import UNCLEAR, interrupt_question, resume_value
+from .speech import SpeechFilter, UsageTally, is_handoff
 from .thread import (
     ChatDelta,
     SpokenSegment,
@@ -47,6 +47,16 @@ from .thread import (
 __all__ = ["GraphTurn", "ThreadMemory", "TurnOptions", "TurnRecord", "TurnSink"]
 
 logger = logging.getLogger(__name__)
+
+SAY_EVENT = "graph_llm.say"
+"""Custom stream event ``{"type": "graph_llm.say", "text": ...}``: speak `text` now."""
+FLUSH_EVENT = "graph_llm.flush"
+"""Custom stream event ``{"type": "graph_llm.flush"}``: send what was said to TTS now."""
+_ASK_AGAIN = "Sorry, I need a yes or a no."
+
+
+def _schema(item: Interrupt) -> Any:
+    return getattr(item, "response_schema", None)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ class TurnRecord:
     wrote: bool = False
     completed: bool = False
     restored: bool = False
+    resume_failed: bool = False
+    """The run answered an interrupt and the graph failed on the answer: drop the question."""
 
 
 @dataclass
@@ -145,6 +157,12 @@ class GraphTurn:
         self._unflushed = False
         self._filler_said = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._pending: tuple[Interrupt, ...] = ()
+        """Interrupts the thread waits on after the latest run of this turn."""
+        self._followups: list[llm.ChatMessage] = []
+        """User lines after the one that answered an interrupt, run after it in order."""
+        self._resuming = False
+        self._unspoken: dict[str, None] = {}
 
     # -- public ------------------------------------------------------------------------
 
@@ -172,8 +190,14 @@ class GraphTurn:
             if graph_input is None:
                 return
             await self._run_graph(graph_input)
-        except BaseException:
+            while self._followups and (graph_input := self._followup_input()) is not None:
+                await self._run_graph(graph_input)
+            self._finish()
+        except BaseException as exc:
             if self.record.wrote and not self.record.completed:
+                self.record.resume_failed = self._resuming and isinstance(exc, Exception)
+                if self.record.resume_failed:
+                    self._memory.awaiting_confirmation = False
                 await _finish_even_if_cancelled(self._restore(self.record))
                 self.record.restored = True
             raise
@@ -234,6 +258,9 @@ class GraphTurn:
         if prior is not None and (rebased or untouched):
             # a rewound copy has no interrupt writes: the pending question lives on in memory
             record.base, record.base_interrupts = prior.base, prior.base_interrupts
+            if prior.resume_failed:
+                # the graph could not use the answer: a fresh input starts over from START
+                record.base_interrupts = ()
         else:
             record.base = snapshot.config if record.head_id else None
             record.base_interrupts = tuple(snapshot.interrupts)
@@ -262,13 +289,22 @@ class GraphTurn:
                 self._speak_questions(record.base_interrupts)
                 record.completed = True
                 return None
+            resume = self._resume(record.base_interrupts, users[0])
+            if resume is None:
+                # neither yes nor no: ask again without touching the thread
+                record.accounted = {users[0].id}
+                memory.accounted |= record.accounted
+                self._speak_questions(record.base_interrupts, again=True)
+                record.completed = True
+                return None
             record.accounted = {m.id for m in users}
             memory.accounted |= record.accounted
             record.wrote = True
+            # each later line is its own turn, never merged into this answer
+            self._followups = users[1:]
             if corrections:
                 updates["messages"] = corrections
-            answer = " ".join((m.text_content or "").strip() for m in users)
-            return Command(resume=answer, update=updates or None)
+            return Command(resume=resume, update=updates or None)
 
         record.accounted = {m.id for m in delta.new}
         memory.accounted |= record.accounted
@@ -303,6 +339,41 @@ class GraphTurn:
                 updates["context"] = merged
         return updates
 
+    def _resume(self, pending: Sequence[Interrupt], answer: llm.ChatMessage) -> Any | None:
+        """The resume value for the first pending interrupt (by id when several wait)."""
+        target = pending[0]
+        value = resume_value(target.value, (answer.text_content or "").strip(), _schema(target))
+        if value is UNCLEAR:
+            return None
+        self._resuming = True
+        return {target.id: value} if len(pending) > 1 else value
+
+    def _followup_input(self) -> dict[str, Any] | Command[Any] | None:
+        line = self._followups.pop(0)
+        if self._pending:
+            resume = self._resume(self._pending, line)
+            if resume is None:
+                self._followups.insert(0, line)
+                return None
+            return Command(resume=resume)
+        self._resuming = False
+        return {"messages": [to_langchain(line)]}
+
+    def _finish(self) -> None:
+        self._memory.awaiting_confirmation = bool(self._pending)
+        if self._pending:
+            self._speak_questions(self._pending)
+        elif self._unspoken and not any(s.message_id for s in self.record.spoken):
+            logger.warning(
+                "the graph answered but nothing was spoken: its answer came from %s, which "
+                "is not among speaking_nodes %s",
+                ", ".join(self._unspoken),
+                list(self._options.speaking_nodes),
+                extra={"thread_id": self.record.thread_id},
+            )
+        if (usage := self._usage.completion_usage()) is not None:
+            self._sink.usage(self.record.chunk_id, usage)
+
     # -- running the graph ---------------------------------------------------------------
 
     async def _run_graph(self, graph_input: dict[str, Any] | Command[Any]) -> None:
@@ -325,7 +396,10 @@ class GraphTurn:
         try:
             async with deadline:
                 stream = self._graph.astream(
-                    graph_input, config, stream_mode=["messages", "updates"], subgraphs=True
+                    graph_input,
+                    config,
+                    stream_mode=["messages", "updates", "custom"],
+                    subgraphs=True,
                 )
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
                     async for _namespace, mode, data in stream:
@@ -334,6 +408,13 @@ class GraphTurn:
                         elif mode == "updates" and isinstance(data, dict):
                             for item in data.get("__interrupt__", ()):
                                 interrupts.setdefault(item.id, item)
+                        elif mode == "custom":
+                            self._on_custom(data)
+                if isinstance(graph_input, Command) and isinstance(graph_input.resume, dict):
+                    # a resume by id leaves the other interrupts pending without re-raising
+                    snapshot = await self._with_timeout(self._graph.aget_state(config))
+                    for item in snapshot.interrupts:
+                        interrupts.setdefault(item.id, item)
         except TimeoutError as exc:
             if not deadline.expired():
                 raise
@@ -344,11 +425,7 @@ class GraphTurn:
         finally:
             self._graph_time = time.perf_counter() - started
         self.record.completed = True
-        self._memory.awaiting_confirmation = bool(interrupts)
-        if interrupts:
-            self._speak_questions(tuple(interrupts.values()))
-        if (usage := self._usage.completion_usage()) is not None:
-            self._sink.usage(self.record.chunk_id, usage)
+        self._pending = tuple(interrupts.values())
 
     def _on_message(self, message: BaseMessage, metadata: dict[str, Any]) -> None:
         self._usage.add(message)
@@ -357,10 +434,24 @@ class GraphTurn:
             if self._first_text_at is None:
                 self._sink.model_seen(metadata.get("ls_provider"), metadata.get("ls_model_name"))
             self._speak(text, message.id)
+        elif isinstance(message, AIMessage) and message.text.strip() and not is_handoff(message):
+            self._unspoken["/".join(SpeechFilter.node_path(metadata)) or "?"] = None
 
-    def _speak_questions(self, interrupts: Sequence[Interrupt]) -> None:
-        questions = [interrupt_question(item.value) for item in interrupts]
-        self._speak(" ".join(dict.fromkeys(questions)), None)
+    def _on_custom(self, data: Any) -> None:
+        """A node's own speech through `get_stream_writer()` (see SAY_EVENT, FLUSH_EVENT)."""
+        if not isinstance(data, Mapping):
+            return
+        kind = data.get("type")
+        if kind == SAY_EVENT and isinstance(data.get("text"), str) and data["text"].strip():
+            self._speak(data["text"], None)
+        elif kind == FLUSH_EVENT and self._unflushed:
+            self._sink.flush(self.record.chunk_id)
+            self._unflushed = False
+
+    def _speak_questions(self, interrupts: Sequence[Interrupt], *, again: bool = False) -> None:
+        # one question at a time: each answer resumes exactly one interrupt
+        question = interrupt_question(interrupts[0].value)
+        self._speak(f"{_ASK_AGAIN} {question}" if again else question, None)
 
     def _speak(self, text: str, message_id: str | None) -> None:
         spoken = self.record.spoken
