@@ -8,9 +8,9 @@ The package imports only langgraph, langchain-core and livekit-agents, so it can
 into another worker on its own. See docs/graph-llm.md.
 """
 
+from .builders import default_speaking_nodes, node_names, recognise_builder
 from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
-from .builders import default_speaking_nodes, node_names, recognise_builder
 from .interrupts import interrupt_question, resume_value
 from .llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM, GraphLLMStream, side_effecting_tools
 from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node
@@ -21,10 +21,10 @@ __all__ = [
     "DEFAULT_FILLER",
     "FLUSH_EVENT",
     "FLUSH_MARKER",
+    "SAY_EVENT",
     "GraphLLM",
     "GraphLLMEvent",
     "GraphLLMStream",
-    "SAY_EVENT",
     "ToolFinished",
     "ToolStarted",
     "TurnLatency",

@@ -48,9 +48,12 @@ def _action_phrase(action: Any) -> str:
     if not isinstance(action, dict):
         return "that"
     description = action.get("description")
-    if isinstance(description, str) and description.strip():
-        if not description.startswith(_HITL_DEFAULT_PREFIX):
-            return description.strip().rstrip("?.")
+    if (
+        isinstance(description, str)
+        and description.strip()
+        and not description.startswith(_HITL_DEFAULT_PREFIX)
+    ):
+        return description.strip().rstrip("?.")
     return str(action.get("name") or "that").replace("_", " ")
 
 

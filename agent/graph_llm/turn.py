@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from langchain_core.callbacks import BaseCallbackManager
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, RemoveMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel.protocol import PregelProtocol
@@ -42,6 +42,7 @@ from .thread import (
     heard_corrections,
     instructions_text,
     to_langchain,
+    turn_instructions,
 )
 
 __all__ = ["GraphTurn", "ThreadMemory", "TurnOptions", "TurnRecord", "TurnSink"]
@@ -82,6 +83,8 @@ class TurnRecord:
     head_id: str | None = None
     """Latest checkpoint id when the run read the thread."""
     user_ids: tuple[str, ...] = ()
+    anchor_id: str | None = None
+    """Newest LiveKit item the thread already had when the run started."""
     accounted: set[str] = field(default_factory=set)
     """LiveKit item ids this run put into the thread (or answered an interrupt with)."""
     spoken: list[SpokenSegment] = field(default_factory=list)
@@ -101,6 +104,9 @@ class ThreadMemory:
     accounted: set[str] = field(default_factory=set)
     last: TurnRecord | None = None
     awaiting_confirmation: bool = False
+    one_off_ids: list[str] = field(default_factory=list)
+    """Thread ids of one-off instruction messages to remove on the next turn."""
+    warned_instructions: bool = False
 
 
 class TurnSink(Protocol):
@@ -239,7 +245,11 @@ class GraphTurn:
         if not prior.completed:
             return True
         committed = {m.id for m in self._chat_ctx.messages()}
-        return not all(uid in committed for uid in prior.user_ids)
+        if all(uid in committed for uid in prior.user_ids):
+            return False
+        # a discarded preemptive run shares the history it built on; a handoff to an agent
+        # with a fresh context or an edited history (update_chat_ctx) does not
+        return prior.anchor_id is None or prior.anchor_id in committed
 
     async def _prepare(self) -> dict[str, Any] | Command[Any] | None:
         memory, record = self._memory, self.record
@@ -273,13 +283,17 @@ class GraphTurn:
             self._chat_ctx,
             thread_messages.keys() | memory.accounted,
             history_floor=memory.history_floor,
+            # a reply that said nothing left no assistant item to take as its answer
+            answer_items=1 if prior is None or rebased or prior.spoken else 0,
         )
+        record.anchor_id = delta.anchor_id
         corrections = (
             [] if rebased or prior is None else self._corrections(prior, delta, thread_messages)
         )
         users = [m for m in delta.new if m.role == "user"]
         record.user_ids = tuple(m.id for m in users)
         updates = self._state_updates(values)
+        one_off = self._one_off_removals(thread_messages)
         memory.last = record
         memory.history_floor = False
 
@@ -302,14 +316,15 @@ class GraphTurn:
             record.wrote = True
             # each later line is its own turn, never merged into this answer
             self._followups = users[1:]
-            if corrections:
-                updates["messages"] = corrections
+            if corrections or one_off:
+                updates["messages"] = [*one_off, *corrections]
             return Command(resume=resume, update=updates or None)
 
         record.accounted = {m.id for m in delta.new}
         memory.accounted |= record.accounted
         record.wrote = True
-        return {"messages": [*corrections, *(to_langchain(m) for m in delta.new)], **updates}
+        new = [to_langchain(m) for m in delta.new]
+        return {"messages": [*one_off, *corrections, *new, *self._turn_system()], **updates}
 
     def _corrections(
         self, prior: TurnRecord, delta: ChatDelta, thread: Mapping[str, BaseMessage]
@@ -325,13 +340,44 @@ class GraphTurn:
         heard = " ".join((m.raw_text_content or "").strip() for m in delta.answer)
         return heard_corrections(prior.spoken, heard, thread)
 
+    def _one_off_removals(self, thread: Mapping[str, BaseMessage]) -> list[BaseMessage]:
+        """Removals of the last reply's one-off instructions (they applied to it alone)."""
+        # a rewound run took its one-off message with it
+        removals: list[BaseMessage] = [
+            RemoveMessage(id=i) for i in self._memory.one_off_ids if i in thread
+        ]
+        self._memory.one_off_ids = []
+        return removals
+
+    def _turn_system(self) -> list[BaseMessage]:
+        """This reply's own instructions as a SystemMessage, for graphs without that key."""
+        if "instructions" in self._options.input_keys:
+            return []
+        text = turn_instructions(self._chat_ctx)
+        if text is None:
+            return []
+        message = SystemMessage(content=text, id=utils.shortuuid("graph_llm_turn_"))
+        self._memory.one_off_ids.append(str(message.id))
+        return [message]
+
     def _state_updates(self, values: Mapping[str, Any]) -> dict[str, Any]:
         updates: dict[str, Any] = {}
         keys = self._options.input_keys
         if "instructions" in keys:
             instructions = instructions_text(self._chat_ctx)
+            extra = turn_instructions(self._chat_ctx)
+            if extra is not None:
+                # for this reply only: the next turn writes the agent's own text back
+                instructions = f"{instructions}\n\n{extra}" if instructions else extra
             if instructions is not None and values.get("instructions") != instructions:
                 updates["instructions"] = instructions
+        elif not self._memory.warned_instructions and instructions_text(self._chat_ctx):
+            self._memory.warned_instructions = True
+            logger.warning(
+                "the graph has no 'instructions' state key, so the Agent's instructions do "
+                "not reach it; give the graph its system prompt (create_agent(system_prompt="
+                "...)) or add an 'instructions' key (see docs/graph-llm.md)"
+            )
         if "context" in keys and self._context:
             current = dict(values.get("context") or {})
             merged = {**current, **self._context}

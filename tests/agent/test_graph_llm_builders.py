@@ -124,8 +124,10 @@ async def test_an_answer_nobody_speaks_is_logged(caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.WARNING, logger="agent.graph_llm.turn"):
         async with voice_session(graph_llm) as session:
             await session.run(user_input="Hi")
-    assert any("nothing was spoken" in r.getMessage() and "respond" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "nothing was spoken" in r.getMessage() and "respond" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 # -- 2. multi-agent graphs -----------------------------------------------------------------
@@ -238,7 +240,10 @@ async def test_sync_tools_report_on_the_loop_and_say_the_filler_once(
 
     assert text.count(DEFAULT_FILLER) == 1 and text.endswith("Both are 180 euros.")
     assert sorted((kind, call) for kind, call, _ in seen) == [
-        ("end", "c1"), ("end", "c2"), ("start", "c1"), ("start", "c2")
+        ("end", "c1"),
+        ("end", "c2"),
+        ("start", "c1"),
+        ("start", "c2"),
     ]
     assert {thread for _, _, thread in seen} == {loop_thread}
     assert not [r for r in caplog.records if "callback" in r.getMessage().lower()]
@@ -249,9 +254,7 @@ async def test_sync_worker_nodes_of_a_supervisor_report_tools_on_the_loop() -> N
         script=[calls("room_rate", {"room_type": "double"}, "c1"), BOOKED]
     )
     booker = react_agent(booker_model, [room_rate], name="booker")
-    supervisor_model = ScriptedChatModel(
-        script=[calls("transfer_to_booker", {}, "h1"), "done"]
-    )
+    supervisor_model = ScriptedChatModel(script=[calls("transfer_to_booker", {}, "h1"), "done"])
     graph = create_supervisor([booker], model=supervisor_model).compile(
         checkpointer=InMemorySaver()
     )
