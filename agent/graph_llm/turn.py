@@ -84,6 +84,8 @@ class TurnRecord:
     """Latest checkpoint id when the run read the thread."""
     user_ids: tuple[str, ...] = ()
     anchor_id: str | None = None
+    typed: tuple[llm.ChatMessage, ...] = ()
+    """User lines without a transcript confidence (typed, or `generate_reply(user_input=)`)."""
     """Newest LiveKit item the thread already had when the run started."""
     accounted: set[str] = field(default_factory=set)
     """LiveKit item ids this run put into the thread (or answered an interrupt with)."""
@@ -255,7 +257,12 @@ class GraphTurn:
         memory, record = self._memory, self.record
         prior = memory.last
         rebased = prior is not None and self._superseded(prior)
+        carried: list[llm.ChatMessage] = []
         if prior is not None and rebased:
+            # LiveKit drops a typed line whose reply was interrupted before it was scheduled
+            # (the next typed line interrupts it); the caller still typed it
+            present = {m.id for m in self._chat_ctx.messages()}
+            carried = [m for m in prior.typed if m.id not in present]
             memory.accounted -= prior.accounted
             if not prior.restored:
                 await self._restore(prior)
@@ -290,8 +297,12 @@ class GraphTurn:
         corrections = (
             [] if rebased or prior is None else self._corrections(prior, delta, thread_messages)
         )
-        users = [m for m in delta.new if m.role == "user"]
-        record.user_ids = tuple(m.id for m in users)
+        fresh = {m.id for m in delta.new}
+        new_items = [*(m for m in carried if m.id not in fresh), *delta.new]
+        users = [m for m in new_items if m.role == "user"]
+        # carried lines never reach LiveKit's history, so only fresh ones prove a run stood
+        record.user_ids = tuple(m.id for m in users if m.id in fresh)
+        record.typed = tuple(m for m in users if m.transcript_confidence is None)
         updates = self._state_updates(values)
         one_off = self._one_off_removals(thread_messages)
         memory.last = record
@@ -320,10 +331,10 @@ class GraphTurn:
                 updates["messages"] = [*one_off, *corrections]
             return Command(resume=resume, update=updates or None)
 
-        record.accounted = {m.id for m in delta.new}
+        record.accounted = {m.id for m in new_items}
         memory.accounted |= record.accounted
         record.wrote = True
-        new = [to_langchain(m) for m in delta.new]
+        new = [to_langchain(m) for m in new_items]
         return {"messages": [*one_off, *corrections, *new, *self._turn_system()], **updates}
 
     def _corrections(

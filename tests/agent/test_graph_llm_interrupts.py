@@ -20,7 +20,13 @@ from livekit.agents import Agent, AgentSession, APIConnectOptions, APIError
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agent.graph_llm import DEFAULT_APOLOGY, GraphLLM
-from tests.agent.graph_fakes import ScriptedChatModel, spoken, thread_messages, tool_call
+from tests.agent.graph_fakes import (
+    ScriptedChatModel,
+    add_transcript,
+    spoken,
+    thread_messages,
+    tool_call,
+)
 
 BOOKINGS: list[str] = []
 
@@ -270,7 +276,7 @@ async def test_a_subgraph_interrupt_after_a_discarded_answer_does_not_rerun_the_
         calls_before = len(model.prompts)
         # a preemptive "yes" runs to the end, then LiveKit discards it
         guess = agent.chat_ctx.copy()
-        guess.add_message(role="user", content="yes")
+        add_transcript(guess, "yes")
         guessed = await graph_llm.chat(chat_ctx=guess).collect()
         assert guessed.text == "Booked it." and BOOKINGS == ["double"]
         BOOKINGS.clear()

@@ -165,3 +165,23 @@ async def test_a_node_speaks_and_flushes_in_a_bare_session() -> None:
     assert tts.requests[0].at < tts.requests[-1].at
     contents = [m.content for m in await thread_messages(graph, "custom")]
     assert contents == ["How much is a double?", "A double room is 180 euros tonight."]
+
+
+async def test_typed_lines_arriving_together_are_all_kept() -> None:
+    model = ScriptedChatModel(
+        script=["Answer to both lines, in full."] * 3, token_delay=0.02, first_token_delay=0.05
+    )
+    graph = create_agent(model, [], checkpointer=InMemorySaver())
+    async with voice_session(GraphLLM(graph, thread_id="typed")) as (session, _):
+        await session.run(user_input="Hello")
+        handles = []
+        for line in ("I need a taxi", "at six tomorrow"):
+            session.interrupt()  # what the data channel does for each typed line
+            handles.append(session.generate_reply(user_input=line))
+        await handles[-1]
+        await asyncio.sleep(0.1)
+
+    humans = [m.content for m in await thread_messages(graph, "typed") if m.type == "human"]
+    assert humans == ["Hello", "I need a taxi", "at six tomorrow"]
+    last_prompt = [c for t, c in prompt_texts(model) if t == "human"]
+    assert last_prompt == ["Hello", "I need a taxi", "at six tomorrow"]
