@@ -28,6 +28,7 @@ from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.messages import AIMessage, BaseMessage, RemoveMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.constants import INTERRUPT
 from langgraph.pregel.protocol import PregelProtocol
 from langgraph.types import Command, Interrupt, StateSnapshot
 from livekit.agents import APITimeoutError, llm, utils
@@ -80,6 +81,8 @@ class TurnRecord:
     base: RunnableConfig | None = None
     """Checkpoint the run started from; None when the thread was empty."""
     base_interrupts: tuple[Interrupt, ...] = ()
+    base_subgraphs: tuple[tuple[str, RunnableConfig], ...] = ()
+    """(node name, checkpoint) of each subgraph paused inside at the base checkpoint."""
     head_id: str | None = None
     """Latest checkpoint id when the run read the thread."""
     user_ids: tuple[str, ...] = ()
@@ -235,11 +238,59 @@ class GraphTurn:
             if record.base is None:
                 await self._with_timeout(self._checkpointer.adelete_thread(record.thread_id))
             else:
-                await self._with_timeout(
+                copied = await self._with_timeout(
                     self._graph.aupdate_state(record.base, None, as_node="__copy__")
                 )
+                if record.base_subgraphs:
+                    await self._with_timeout(self._restore_subgraphs(record, copied))
         except Exception:
             logger.exception("could not rewind the thread after an unfinished graph run")
+
+    async def _paused_subgraphs(
+        self, snapshot: StateSnapshot
+    ) -> tuple[tuple[str, RunnableConfig], ...]:
+        """The latest checkpoint of each subgraph task paused at an interrupt."""
+        paused: list[tuple[str, RunnableConfig]] = []
+        for task in snapshot.tasks:
+            state = task.state
+            if not task.interrupts or not isinstance(state, dict):
+                continue
+            if not state.get("configurable", {}).get("checkpoint_ns"):
+                continue
+            found = await self._with_timeout(self._checkpointer.aget_tuple(state))
+            if found is not None:
+                paused.append((task.name, found.config))
+        return tuple(paused)
+
+    async def _restore_subgraphs(self, record: TurnRecord, copied: RunnableConfig) -> None:
+        """Give each paused subgraph its pre-run checkpoint under the copy's new task ids.
+
+        A copy gets a new checkpoint id, hence new task ids and fresh subgraph namespaces;
+        without this the sub-agent would start over instead of resuming where it paused.
+        """
+        snapshot: StateSnapshot = await self._graph.aget_state(copied)
+        new_ids = {task.name: task.id for task in snapshot.tasks}
+        for name, old in record.base_subgraphs:
+            found = await self._checkpointer.aget_tuple(old)
+            if found is None or name not in new_ids:
+                continue
+            target: RunnableConfig = {
+                "configurable": {
+                    "thread_id": record.thread_id,
+                    "checkpoint_ns": f"{name}:{new_ids[name]}",
+                    "checkpoint_id": None,
+                }
+            }
+            saved = await self._checkpointer.aput(
+                target, found.checkpoint, found.metadata, found.checkpoint["channel_versions"]
+            )
+            # only the question itself: other writes on it came from the discarded run
+            by_task: dict[str, list[tuple[str, Any]]] = {}
+            for task_id, channel, value in found.pending_writes or ():
+                if channel == INTERRUPT:
+                    by_task.setdefault(task_id, []).append((channel, value))
+            for task_id, writes in by_task.items():
+                await self._checkpointer.aput_writes(saved, writes, task_id)
 
     def _superseded(self, prior: TurnRecord) -> bool:
         if prior.thread_id != self._memory.thread_id or not prior.wrote:
@@ -275,12 +326,15 @@ class GraphTurn:
         if prior is not None and (rebased or untouched):
             # a rewound copy has no interrupt writes: the pending question lives on in memory
             record.base, record.base_interrupts = prior.base, prior.base_interrupts
+            record.base_subgraphs = prior.base_subgraphs
             if prior.resume_failed:
                 # the graph could not use the answer: a fresh input starts over from START
                 record.base_interrupts = ()
         else:
             record.base = snapshot.config if record.head_id else None
             record.base_interrupts = tuple(snapshot.interrupts)
+            if record.base_interrupts:
+                record.base_subgraphs = await self._paused_subgraphs(snapshot)
 
         values = snapshot.values if isinstance(snapshot.values, dict) else {}
         thread_messages: dict[str, BaseMessage] = {

@@ -27,6 +27,7 @@ from tests.agent.graph_fakes import (
     thread_messages,
     tool_call,
 )
+from workflows.checkpoint import open_checkpointer
 
 BOOKINGS: list[str] = []
 
@@ -250,12 +251,16 @@ async def test_a_later_line_is_never_merged_into_the_answer() -> None:
     assert humans == ["Book the spa.", "Actually, forget it."]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the rewind copies the parent checkpoint, which gives the subgraph task "
-    "a new id and so a fresh subgraph namespace; the sub-agent starts over",
-)
 async def test_a_subgraph_interrupt_after_a_discarded_answer_does_not_rerun_the_sub_agent() -> None:
+    await _subgraph_interrupt_case(InMemorySaver())
+
+
+async def test_the_same_subgraph_resume_on_redis(redis_url: str) -> None:
+    async with open_checkpointer(redis_url=redis_url, sqlite_path=None) as saver:
+        await _subgraph_interrupt_case(saver)
+
+
+async def _subgraph_interrupt_case(saver: Any) -> None:
     BOOKINGS.clear()
     model = ScriptedChatModel(script=[booking_call("book_room")], default="Booked it.")
     sub_agent = create_agent(
@@ -267,7 +272,7 @@ async def test_a_subgraph_interrupt_after_a_discarded_answer_does_not_rerun_the_
     builder.add_node("booking", sub_agent)
     builder.add_edge(START, "booking")
     builder.add_edge("booking", END)
-    graph = builder.compile(checkpointer=InMemorySaver())
+    graph = builder.compile(checkpointer=saver)
     graph_llm = GraphLLM(graph, thread_id="sub-hitl", speaking_nodes=("booking",))
     async with voice_session(graph_llm) as (session, agent):
         assert spoken(await session.run(user_input="Book a double.")) == (
