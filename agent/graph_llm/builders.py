@@ -102,6 +102,8 @@ def recognise_builder(graph: Any) -> str | None:
 
 def default_speaking_nodes(graph: Any) -> tuple[str, ...]:
     """The speaking nodes for a recognised builder's graph; raises ValueError otherwise."""
+    if not getattr(graph, "nodes", None):
+        return ("model",)  # a remote graph: its nodes are only known on the server
     builder = recognise_builder(graph)
     nodes = _nodes(graph)
     if builder == "create_agent":
