@@ -25,7 +25,7 @@ _YES = re.compile(
 )
 _NO = re.compile(
     r"\b(no|nope|nah|don'?t|do not|cancel|stop|never ?mind|forget (it|that)|not now|"
-    r"reject(ed)?|decline[d]?|negative)\b"
+    r"reject(ed)?|decline[d]?|negative|not sure|wait)\b"
 )
 
 
