@@ -64,9 +64,9 @@ class SpeechFilter:
 
     def speakable(self, message: BaseMessage, metadata: Mapping[str, Any]) -> str:
         """The text of `message` that may reach TTS ("" for anything else)."""
-        if not isinstance(message, AIMessage) or is_handoff(message):
+        if not isinstance(message, AIMessage) or not self.is_speaking(metadata):
             return ""
-        if not self.is_speaking(metadata):
+        if is_handoff(message):
             return ""
         # `.text` keeps only text blocks: tool-call argument chunks carry none
         return str(message.text)

@@ -173,7 +173,8 @@ class GraphTurn:
         self._followups: list[llm.ChatMessage] = []
         """User lines after the one that answered an interrupt, run after it in order."""
         self._resuming = False
-        self._unspoken: dict[str, None] = {}
+        self._unspoken: dict[str, str] = {}
+        """Node paths of silent nodes that produced AI text, by checkpoint namespace."""
 
     # -- public ------------------------------------------------------------------------
 
@@ -478,7 +479,7 @@ class GraphTurn:
             logger.warning(
                 "the graph answered but nothing was spoken: its answer came from %s, which "
                 "is not among speaking_nodes %s",
-                ", ".join(self._unspoken),
+                ", ".join(dict.fromkeys(self._unspoken.values())),
                 list(self._options.speaking_nodes),
                 extra={"thread_id": self.record.thread_id},
             )
@@ -545,8 +546,11 @@ class GraphTurn:
             if self._first_text_at is None:
                 self._sink.model_seen(metadata.get("ls_provider"), metadata.get("ls_model_name"))
             self._speak(text, message.id)
-        elif isinstance(message, AIMessage) and message.text.strip() and not is_handoff(message):
-            self._unspoken["/".join(SpeechFilter.node_path(metadata)) or "?"] = None
+        elif isinstance(message, AIMessage):
+            # checked once per node: this runs for every token of a silent node
+            key = str(metadata.get("langgraph_checkpoint_ns") or metadata.get("langgraph_node"))
+            if key not in self._unspoken and message.text.strip() and not is_handoff(message):
+                self._unspoken[key] = "/".join(SpeechFilter.node_path(metadata)) or "?"
 
     def _on_custom(self, data: Any) -> None:
         """A node's own speech through `get_stream_writer()` (see SAY_EVENT, FLUSH_EVENT)."""
