@@ -22,6 +22,7 @@ from langgraph.prebuilt import ToolNode
 __all__ = [
     "check_messages_channel",
     "default_speaking_nodes",
+    "may_write_custom_stream",
     "node_names",
     "recognise_builder",
     "validate_speaking_nodes",
@@ -145,6 +146,34 @@ def validate_speaking_nodes(graph: Any, speaking_nodes: Sequence[str]) -> tuple[
         # graphs built with optional nodes (a model only when one is configured) list both
         logger.info("speaking nodes %s are not in this graph", unknown)
     return nodes
+
+
+def _writes_custom_stream(func: Any) -> bool:
+    code = getattr(getattr(func, "__wrapped__", func), "__code__", None)
+    if code is None:
+        return False
+    return (
+        "get_stream_writer" in code.co_names
+        or "writer" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    )
+
+
+def may_write_custom_stream(graph: Any, depth: int = 0) -> bool:
+    """Whether a node function of `graph` (or its subgraphs) uses LangGraph's custom stream.
+
+    Found by the node's own code naming `get_stream_writer` or taking a `writer` argument;
+    a node that reaches the writer through a helper needs ``node_speech=True``.
+    """
+    nodes = getattr(graph, "nodes", None)
+    if not nodes:
+        return True  # a remote graph: assume it may
+    for node in nodes.values():
+        bound = getattr(node, "bound", None)
+        if any(_writes_custom_stream(getattr(bound, a, None)) for a in ("func", "afunc")):
+            return True
+    if depth >= _MAX_DEPTH:
+        return False
+    return any(may_write_custom_stream(sub, depth + 1) for sub in _subgraphs(graph).values())
 
 
 def check_messages_channel(graph: Any) -> None:

@@ -34,7 +34,12 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
-from .builders import check_messages_channel, default_speaking_nodes, validate_speaking_nodes
+from .builders import (
+    check_messages_channel,
+    default_speaking_nodes,
+    may_write_custom_stream,
+    validate_speaking_nodes,
+)
 from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
 from .speech import GraphFlush
@@ -114,6 +119,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         apology_text: str | None = DEFAULT_APOLOGY,
         turn_timeout: float = 30.0,
         state_timeout: float = 5.0,
+        node_speech: bool | None = None,
     ) -> None:
         """
         Args:
@@ -136,6 +142,9 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
                 lets a FallbackAdapter take over.
             turn_timeout: seconds one graph run may take.
             state_timeout: seconds a checkpointer read or rewind may take.
+            node_speech: listen to LangGraph's custom stream for ``graph_llm.say`` /
+                ``graph_llm.flush`` events; None turns it on when a node's code uses
+                ``get_stream_writer`` or takes a ``writer`` argument.
         """
         super().__init__()
         checkpointer = getattr(graph, "checkpointer", None)
@@ -158,6 +167,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
             turn_timeout=turn_timeout,
             state_timeout=state_timeout,
             config=config or {},
+            node_speech=may_write_custom_stream(graph) if node_speech is None else node_speech,
         )
         self._apology_text = apology_text
         self._model = model

@@ -30,7 +30,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.constants import INTERRUPT
 from langgraph.pregel.protocol import PregelProtocol
-from langgraph.types import Command, Interrupt, StateSnapshot
+from langgraph.types import Command, Interrupt, StateSnapshot, StreamMode
 from livekit.agents import APITimeoutError, llm, utils
 
 from .events import ToolEventHandler, ToolFinished, ToolStarted, TurnLatency
@@ -55,6 +55,10 @@ SAY_EVENT = "graph_llm.say"
 FLUSH_EVENT = "graph_llm.flush"
 """Custom stream event ``{"type": "graph_llm.flush"}``: send what was said to TTS now."""
 _ASK_AGAIN = "Sorry, I need a yes or a no."
+_MODES: tuple[StreamMode, ...] = ("messages", "updates")
+# "custom" carries a node's own speech (SAY_EVENT / FLUSH_EVENT); it costs LangGraph about a
+# tenth of the time to first token, so it is on only for graphs that may use it
+_NODE_SPEECH_MODES: tuple[StreamMode, ...] = ("messages", "updates", "custom")
 
 
 def _schema(item: Interrupt) -> Any:
@@ -70,6 +74,7 @@ class TurnOptions:
     turn_timeout: float
     state_timeout: float
     config: RunnableConfig
+    node_speech: bool = True
 
 
 @dataclass
@@ -510,7 +515,7 @@ class GraphTurn:
                 stream = self._graph.astream(
                     graph_input,
                     config,
-                    stream_mode=["messages", "updates", "custom"],
+                    stream_mode=list(_NODE_SPEECH_MODES if self._options.node_speech else _MODES),
                     subgraphs=True,
                 )
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
