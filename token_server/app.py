@@ -33,6 +33,7 @@ from token_server.health import Readiness
 from token_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from token_server.metrics import Metrics
 from token_server.rate_limit import RateLimiter
+from token_server.static_files import WebPage, same_origin
 from token_server.token_policy import TokenPolicy
 from token_server.token_request import MAX_BODY_BYTES, parse_token_request
 from token_server.webhooks import MAX_WEBHOOK_BYTES, WebhookHandler
@@ -68,6 +69,7 @@ class TokenServerApp:
         metrics: Metrics,
         openapi: bytes,
         max_metadata_bytes: int,
+        web_page: WebPage | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -90,6 +92,10 @@ class TokenServerApp:
         self._add("/metrics", {"GET": self._metrics})
         self._add("/openapi.json", {"GET": self._openapi_json})
         self._add("/webhooks/livekit", {"POST": self._webhook})
+        self._web_page = web_page
+        if web_page is not None:
+            for path in web_page.paths:
+                self._add(path, {"GET": web_page.serve})
 
     def _add(self, path: str, handlers: dict[str, Handler]) -> None:
         self._routes[path] = _Route(path, handlers, ", ".join(handlers).encode())
@@ -145,6 +151,8 @@ class TokenServerApp:
                 origin = value
             elif name == b"content-length":
                 content_length = value
+        if self._web_page is not None and same_origin(scope, origin):
+            origin = None  # the page's own request is not cross-origin
         cors = self._cors.response_headers(origin)
         try:
             client = scope.get("client")

@@ -25,6 +25,7 @@ from token_server.rate_limit import (
     RedisRateLimiter,
 )
 from token_server.settings import TokenServerSettings
+from token_server.static_files import WebPage
 from token_server.token_policy import TokenPolicy, TokenPolicyConfig
 from token_server.webhooks import WebhookHandler
 
@@ -132,6 +133,7 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
             openapi_document(version=__version__, max_metadata_bytes=settings.max_metadata_bytes)
         ),
         max_metadata_bytes=settings.max_metadata_bytes,
+        web_page=WebPage() if settings.web_page_enabled else None,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )

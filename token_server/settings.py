@@ -137,6 +137,9 @@ class TokenServerSettings(BaseSettings):
     )
     redis_timeout_s: float = Field(default=0.5, gt=0, le=10, alias="TOKEN_REDIS_TIMEOUT_S")
 
+    # The page to talk to the agent (GET /); unset means on in insecure dev mode, else off
+    web_page: bool | None = Field(default=None, alias="TOKEN_WEB_PAGE")
+
     @field_validator("context_claims", "allowed_agents", "cors_origins", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
@@ -146,6 +149,11 @@ class TokenServerSettings(BaseSettings):
     @classmethod
     def _sources(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("web_page", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("api_keys", "room_prefixes", "role_attributes", mode="before")
     @classmethod
@@ -236,6 +244,10 @@ class TokenServerSettings(BaseSettings):
     @property
     def auth_configured(self) -> bool:
         return bool(self.api_keys) or self.oidc_jwks_url is not None
+
+    @property
+    def web_page_enabled(self) -> bool:
+        return self.allow_insecure_dev if self.web_page is None else self.web_page
 
     @property
     def resolved_allowed_agents(self) -> tuple[str, ...]:
