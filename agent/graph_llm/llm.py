@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, get_type_hints
+from typing import Any, cast, get_type_hints
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -37,10 +37,16 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
+from .builders import (
+    check_messages_channel,
+    default_speaking_nodes,
+    may_write_custom_stream,
+    validate_speaking_nodes,
+)
 from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
 from .remote import REMOTE_INPUT_KEYS, ServerThreads
-from .speech import flush_chunk
+from .speech import GraphFlush
 from .threads import CheckpointerThreads, GraphThreads
 from .turn import GraphTurn, ThreadMemory, TurnOptions
 
@@ -107,7 +113,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         graph: PregelProtocol[Any, Any, Any, Any],
         *,
         thread_id: str,
-        speaking_nodes: Sequence[str] = ("model",),
+        speaking_nodes: Sequence[str] | None = None,
         model: str | None = None,
         provider: str | None = None,
         context: Mapping[str, Any] | None = None,
@@ -119,6 +125,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         turn_timeout: float = 30.0,
         state_timeout: float = 5.0,
         turn_lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
+        node_speech: bool | None = None,
     ) -> None:
         """
         Args:
@@ -127,7 +134,9 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
                 Agent Server (the server keeps the thread; see ``remote.py``).
             thread_id: the conversation's thread; settable later (``/reset``).
             speaking_nodes: nodes whose AI text is spoken; ``"parent/child"`` names a node
-                inside a subgraph, a bare parent name speaks its whole subgraph.
+                inside a subgraph, a bare parent name speaks its whole subgraph. None picks
+                them for the builders GraphLLM recognises (create_agent, create_react_agent,
+                langgraph-supervisor, langgraph-swarm) or a node called ``model``.
             model, provider: reported to LiveKit metrics; discovered from the graph's chat
                 model calls when not given.
             context: initial conversation facts sent to a graph with a ``context`` key.
@@ -142,6 +151,9 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
             state_timeout: seconds a checkpointer read or rewind may take.
             turn_lock: ``turn_lock(thread_id)`` is entered around each turn (read, run,
                 write), e.g. a lock shared by every process serving the conversation.
+            node_speech: listen to LangGraph's custom stream for ``graph_llm.say`` /
+                ``graph_llm.flush`` events; None turns it on when a node's code uses
+                ``get_stream_writer`` or takes a ``writer`` argument.
         """
         super().__init__()
         threads: GraphThreads
@@ -155,18 +167,21 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
             threads, input_keys = CheckpointerThreads(graph, checkpointer), _input_keys(graph)
         if "messages" not in input_keys:
             raise ValueError("GraphLLM needs a graph whose input has a 'messages' key")
-        if not speaking_nodes:
-            raise ValueError("speaking_nodes must name at least one node")
+        check_messages_channel(graph)
+        speaking = validate_speaking_nodes(
+            graph, default_speaking_nodes(graph) if speaking_nodes is None else speaking_nodes
+        )
         self._graph = graph
         self._threads = threads
         self._options = TurnOptions(
-            speaking_nodes=tuple(speaking_nodes),
+            speaking_nodes=speaking,
             input_keys=input_keys,
             slow_tool_threshold=slow_tool_threshold,
             filler_text=filler_text,
             turn_timeout=turn_timeout,
             state_timeout=state_timeout,
             config=config or {},
+            node_speech=may_write_custom_stream(graph) if node_speech is None else node_speech,
         )
         self._apology_text = apology_text
         self._model = model
@@ -323,7 +338,8 @@ class GraphLLMStream(llm.LLMStream):
         )
 
     def flush(self, chunk_id: str) -> None:
-        self._event_ch.send_nowait(flush_chunk(chunk_id))
+        # duck-types a ChatChunk for every reader; LiveKit's pipeline flushes TTS on it
+        self._event_ch.send_nowait(cast(llm.ChatChunk, GraphFlush(chunk_id)))
 
     def usage(self, chunk_id: str, usage: llm.CompletionUsage) -> None:
         self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, usage=usage))

@@ -32,7 +32,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError
 from langgraph_sdk.schema import Checkpoint
 
 from .events import ToolEventHandler
-from .threads import StreamPart
+from .threads import MODES, NODE_SPEECH_MODES, PausedSubgraphs, StreamPart
 
 __all__ = ["REMOTE_INPUT_KEYS", "ServerThreads", "server_thread_id"]
 
@@ -218,7 +218,13 @@ class ServerThreads:
                 with contextlib.suppress(NotFoundError, ConflictError):
                     await self._client.runs.cancel(server_id, run["run_id"], wait=True)
 
-    async def restore(self, thread_id: str, base: RunnableConfig | None) -> None:
+    async def paused_subgraphs(self, snapshot: StateSnapshot) -> PausedSubgraphs:
+        # the server's checkpointer is out of reach; it resumes subgraphs from its own state
+        return ()
+
+    async def restore(
+        self, thread_id: str, base: RunnableConfig | None, subgraphs: PausedSubgraphs = ()
+    ) -> None:
         server_id = await self._ensure(thread_id)
         while True:  # bounded by the caller's state timeout
             await self._cancel_live_runs(server_id)
@@ -252,6 +258,8 @@ class ServerThreads:
         graph_input: dict[str, Any] | Command[Any],
         config: RunnableConfig,
         tools: ToolEventHandler,
+        *,
+        custom: bool,
     ) -> AsyncIterator[StreamPart]:
         configurable = dict(config.get("configurable", {}))
         configurable["thread_id"] = await self._ensure(str(configurable["thread_id"]))
@@ -269,7 +277,7 @@ class ServerThreads:
         stream = self._graph.astream(
             await self._accepted_input(graph_input),
             server_config,
-            stream_mode=["messages", "updates", "custom"],
+            stream_mode=list(NODE_SPEECH_MODES if custom else MODES),
             subgraphs=True,
             on_disconnect="cancel",  # a cancelled turn stops the server's run too
         )
