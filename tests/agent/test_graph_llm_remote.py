@@ -35,7 +35,7 @@ from agent.graph_llm.remote import server_thread_id
 from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
 from tests.agent._worker_fakes import clear_worker_env
-from tests.agent.graph_fakes import ROUTER_SECRET, TOOL_SECRET, spoken
+from tests.agent.graph_fakes import ROUTER_SECRET, TOOL_SECRET, add_transcript, spoken
 from tests.agent.langgraph_server import LangGraphDevServer
 from tests.agent.remote_graphs import ANSWER, BREAKFAST, DECLINED, LONG_ANSWER
 
@@ -215,7 +215,7 @@ async def test_a_discarded_yes_does_not_run_the_tool_on_the_server(
     async with voice_session(graph_llm) as (session, agent):
         await session.run(user_input=RATE_QUESTION)
         guess = agent.chat_ctx.copy()
-        guess.add_message(role="user", content="yes")
+        add_transcript(guess, "yes")
         await graph_llm.chat(chat_ctx=guess).collect()  # preemptive, then discarded
         reply = spoken(await session.run(user_input="no, wait"))
 
@@ -285,7 +285,7 @@ async def test_a_finished_but_discarded_run_is_rewound_on_the_server(
     async with voice_session(graph_llm) as (session, agent):
         await session.run(user_input="Hi")
         guess = agent.chat_ctx.copy()
-        guess.add_message(role="user", content="When is breakfast")
+        add_transcript(guess, "When is breakfast")
         assert (await graph_llm.chat(chat_ctx=guess).collect()).text == BREAKFAST
         real = spoken(await session.run(user_input="Parking for two cars?"))
 
@@ -309,7 +309,7 @@ async def test_a_cancelled_run_is_stopped_on_the_server_and_the_thread_rewound(
         await session.run(user_input="Hi")
         before = await server_messages(graph, "remote-cancel")
         guess = agent.chat_ctx.copy()
-        guess.add_message(role="user", content=RATE_QUESTION)
+        add_transcript(guess, RATE_QUESTION)
         stream = graph_llm.chat(chat_ctx=guess)
         consumer = asyncio.create_task(stream.collect())
         await asyncio.wait_for(tool_running.wait(), timeout=60)
