@@ -173,7 +173,7 @@ class OpenAIEmbedder(Embedder):
                     f"{label} embeddings failed after {attempts} attempts: {detail}"
                 ) from exc
             raise EmbeddingsError(f"{label} embeddings refused the request: {detail}") from exc
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, ValueError) as exc:
             raise EmbeddingsError(f"{label} embeddings failed: {exc}") from exc
         items = sorted(response.data, key=lambda item: item.index)
         vectors = [[float(x) for x in item.embedding] for item in items]
