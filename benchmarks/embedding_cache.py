@@ -30,9 +30,9 @@ import redis.asyncio as aioredis
 
 from tools.embeddings import (
     CachedEmbedder,
-    OpenAIEmbeddingsConfig,
     LRUEmbeddingCache,
     OpenAIEmbedder,
+    OpenAIEmbeddingsConfig,
     RedisEmbeddingCache,
 )
 

@@ -173,7 +173,9 @@ async def test_property_and_source_are_keyword_indexed(tmp_path: Path) -> None:
     await store.ingest([small_corpus(tmp_path / "kb")])
     await store.aclose()
     version = (tmp_path / "qdrant" / "documents" / "CURRENT").read_text().strip()
-    shard = qe.EdgeShard.load(str(tmp_path / "qdrant" / "documents" / "versions" / version / "shard"))
+    shard = qe.EdgeShard.load(
+        str(tmp_path / "qdrant" / "documents" / "versions" / version / "shard")
+    )
     schema = shard.info().payload_schema
     shard.close()
     assert {key: info.data_type for key, info in schema.items()} == {

@@ -15,9 +15,9 @@ from knowledge_helpers import EmbeddingsServer, clean_env, closed_port, start_em
 from tools.embeddings import (
     CachedEmbedder,
     HashingEmbedder,
-    OpenAIEmbeddingsConfig,
     LRUEmbeddingCache,
     OpenAIEmbedder,
+    OpenAIEmbeddingsConfig,
     RedisEmbeddingCache,
     build_embedder,
 )

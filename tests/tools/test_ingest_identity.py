@@ -19,7 +19,9 @@ def write(path: Path, text: str) -> Path:
 
 def corpus(root: Path) -> Path:
     write(root / "wifi.md", "# Wi-Fi\n\nThe Wi-Fi password is sunflower42.")
-    write(root / "house" / "parking.md", "# Parking\n\nPark in the courtyard; the gate code is 4711.")
+    write(
+        root / "house" / "parking.md", "# Parking\n\nPark in the courtyard; the gate code is 4711."
+    )
     write(root / "house" / "checkout.md", "# Check-out\n\nCheck-out is at 11 am.")
     return root
 
@@ -52,7 +54,7 @@ def test_a_symlink_leaving_the_root_is_skipped_unless_asked(tmp_path: Path) -> N
 
     files, skipped = discover([root])
     assert [f.source for f in files] == ["house/checkout.md", "house/parking.md", "wifi.md"]
-    reasons = {s.source: s.reason for s in skipped}
+    reasons = {Path(s.source).name: s.reason for s in skipped}
     assert set(reasons) == {"linked-secrets.md", "private-folder"}
     assert all("--follow-symlinks" in r for r in reasons.values())
 

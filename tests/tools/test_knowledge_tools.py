@@ -12,7 +12,7 @@ from langchain_core.messages import ToolMessage
 from qdrant_client import models as qm
 
 from tools.documents import DocumentStore, QdrantGateway, QdrantLocation
-from tools.embeddings import HashingEmbedder, OpenAIEmbeddingsConfig, OpenAIEmbedder
+from tools.embeddings import HashingEmbedder, OpenAIEmbedder, OpenAIEmbeddingsConfig
 from tools.knowledge import MISMATCH, NOTHING_FOUND, UNREACHABLE, knowledge_tools
 
 

@@ -96,12 +96,12 @@ def _walk_root(
             if is_link:
                 target = entry.resolve()
                 if not target.exists():
-                    skipped.append(SkippedFile(relative.as_posix(), "broken symlink"))
+                    skipped.append(SkippedFile(str(entry), "broken symlink"))
                     continue
                 if not _inside(target, real_root) and not follow_symlinks:
                     skipped.append(
                         SkippedFile(
-                            relative.as_posix(),
+                            str(entry),
                             "symlink leaves the ingest folder (use --follow-symlinks to follow)",
                         )
                     )
@@ -145,7 +145,7 @@ def discover(
         try:
             stat = path.stat()
         except OSError as exc:
-            skipped.append(SkippedFile(source, f"unreadable ({exc.strerror})"))
+            skipped.append(SkippedFile(str(path), f"unreadable ({exc.strerror})"))
             continue
         inode = (stat.st_dev, stat.st_ino)
         if inode in by_inode:

@@ -497,7 +497,7 @@ class DocumentStore:
                         source=found.source,
                     )
                 except SkipFile as exc:
-                    self._skipped(report, SkippedFile(found.source, str(exc)), progress)
+                    self._skipped(report, SkippedFile(str(found.path), str(exc)), progress)
                 else:
                     existing = known.get(document.source, set())
                     added, removed = await self.ingest_document(document, existing=existing)
