@@ -235,7 +235,7 @@ async def test_a_read_only_store_refuses_to_ingest_and_keeps_what_it_has(tmp_pat
     await writer.ingest([corpus])
     await writer.aclose()
     reader = edge_store(tmp_path / "qdrant", read_only=True)
-    with pytest.raises(DocumentStoreError, match="python -m tools.ingest"):
+    with pytest.raises(DocumentStoreError, match=r"python -m tools\.ingest"):
         await reader.ingest([corpus], prune=True)
     assert (await reader.search("heated pool")).found
     await reader.aclose()
