@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from agent.commands.settings import DataChannelSettings
-from tools.settings import ToolsSettings
+from tools.settings import ToolsSettings, describe_settings_error
 
 RunMode = Literal["start", "dev", "console", "console-text", "download-files"]
 STT_PROVIDERS = ("deepgram", "openai")
@@ -249,25 +249,9 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
         return tuple(self.tts_provider.split(","))
 
 
-def _alias_of(field: str) -> str:
-    info = WorkerSettings.model_fields.get(field)
-    return info.alias if info is not None and info.alias else field.upper()
-
-
-def _describe(error: Any) -> str:
-    loc = error.get("loc") or ()
-    message = str(error.get("msg", "invalid value"))
-    for prefix in ("Value error, ", "Input should be "):
-        if message.startswith(prefix):
-            message = ("expected " if prefix == "Input should be " else "") + message[len(prefix) :]
-    if not loc:
-        return message
-    return f"{_alias_of(str(loc[0]))}: {message}"
-
-
 def describe_validation_error(error: ValidationError) -> str:
     """One line naming each bad variable and what it expects; input values are never echoed."""
-    return "; ".join(_describe(e) for e in error.errors(include_input=False))
+    return describe_settings_error(error, WorkerSettings)
 
 
 def load_settings(mode: RunMode, *, env_file: Path | str | None = ".env") -> WorkerSettings:
