@@ -10,8 +10,10 @@ into qdrant-client's local mode (the previous embedded default). Measured per qu
 
 - floor (anchor):   numpy `matrix @ q` + argpartition: exact, no payload, no thread hop;
                     filtered: the same plus a boolean mask of the eligible rows
-- edge engine:      `EdgeShard.query` called directly (HNSW, payload returned)
-- edge store:       `EdgeBackend.query` as the worker calls it (thread hop, payload models)
+- edge engine:      `EdgeShard.query` called directly (HNSW, payload returned; filtered:
+                    the engine's own filtered HNSW search)
+- edge store:       `EdgeBackend.query` as the worker calls it (thread hop, payload models;
+                    filtered: post-filters the unfiltered top 40, else the engine filters)
 - local mode:       `QdrantClient.query_points` on the in-memory local mode (exact, Python)
 
 Recall@5 is measured against the exact numpy top 5, unfiltered and with a `property_id`
@@ -276,7 +278,7 @@ async def measure(
             rows.append(
                 Row(
                     size,
-                    "edge engine",
+                    "edge engine (engine filter)" if f else "edge engine",
                     f,
                     statistics.median(samples),
                     percentile(samples, 0.99),
@@ -398,7 +400,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.queries = min(args.queries, 60)
-        args.local_queries = min(args.local_queries, 10)
+        args.local_queries = min(args.local_queries, 3)
     asyncio.run(main_async(args))
 
 
