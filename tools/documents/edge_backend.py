@@ -268,12 +268,14 @@ class EdgeBackend:
         """
         ef = max(self.index.hnsw_ef, limit)
 
-        def request(size: int, condition: qe.Filter | None, beam: int) -> qe.QueryRequest:
+        def request(
+            size: int, condition: qe.Filter | None, beam: int, payload: bool | list[str] = True
+        ) -> qe.QueryRequest:
             return qe.QueryRequest(
                 limit=size,
                 query=qe.Query.Nearest(vector),
                 filter=condition,
-                with_payload=True,
+                with_payload=payload,
                 with_vector=False,
                 params=qe.SearchParams(hnsw_ef=beam),
             )
@@ -284,10 +286,23 @@ class EdgeBackend:
                 return []
             if where is None or not where.all_of:
                 return [_found(p) for p in shard.query(request(limit, None, ef))]
-            wide = [_found(p) for p in shard.query(request(limit * OVERFETCH, None, ef))]
-            eligible = [p for p in wide if matches(where, p.payload)]
-            if len(eligible) >= limit or len(wide) < limit * OVERFETCH:
-                return eligible[:limit]
+            # only the filtered keys for the wide list; full payloads for the few kept
+            keys = sorted({m.key for m in where.all_of})
+            wide = shard.query(request(limit * OVERFETCH, None, ef, keys))
+            eligible = [p for p in wide if matches(where, dict(p.payload or {}))][:limit]
+            if len(eligible) == limit or len(wide) < limit * OVERFETCH:
+                records = {
+                    str(r.id): r for r in shard.retrieve([p.id for p in eligible], True, False)
+                }
+                return [
+                    FoundPoint(
+                        id=str(p.id),
+                        score=float(p.score),
+                        payload=dict(records[str(p.id)].payload or {}),
+                    )
+                    for p in eligible
+                    if str(p.id) in records
+                ]
             filtered = shard.query(request(limit, edge_filter(where), ef * OVERFETCH))
             return [_found(p) for p in filtered]
 
