@@ -301,3 +301,24 @@ async def test_ingesting_one_document_looks_up_its_own_chunks(tmp_path: Path) ->
     assert await ingest_one() == (0, 1)
     assert await store.count() == 1
     await store.aclose()
+
+
+@pytest.mark.parametrize("backend", ["edge", "qdrant-client"])
+async def test_both_backends_answer_the_same_filtered_and_grouped_queries(
+    tmp_path: Path, backend: str
+) -> None:
+    # the neutral filter and the store's grouping mean the same on both engines
+    if backend == "edge":
+        store = edge_store(tmp_path / "qdrant")
+    else:
+        store = DocumentStore(QdrantGateway(QdrantLocation()), HashingEmbedder(), min_score=0.08)
+    await store.ingest([small_corpus(tmp_path / "kb")])
+    result = await store.search("parking", k=10, property_id="harbor-view-loft", min_score=-1)
+    assert {h.source for h in result.hits} == {
+        "policies/pets.md",
+        "properties/harbor-view-loft/parking.md",
+    }
+    vector = await store.embed_query("parking")
+    nearest = await store.nearest_documents(vector, k=10)
+    assert len(nearest) == 4 and len({h.source for h in nearest}) == 4
+    await store.aclose()
