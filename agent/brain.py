@@ -176,7 +176,8 @@ async def build_brain(
     )
 
     embedder = build_embedder(settings, redis=redis)
-    documents = build_document_store(settings, redis=redis, embedder=embedder)
+    # the worker only reads: ingest runs in the CLI and the worker picks up what it publishes
+    documents = build_document_store(settings, redis=redis, embedder=embedder, read_only=True)
     stack.push_async_callback(documents.aclose)
     pms = build_pms(settings, redis=redis)
     stack.push_async_callback(pms.aclose)

@@ -265,7 +265,9 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                         ),
                         "participant_metadata": metadata_text,
                         "participant_attributes": {
-                            "type": ["object", "null"],
+                            # "" means unset, as in protobuf JSON; maxLength binds only strings.
+                            "type": ["object", "null", "string"],
+                            "maxLength": 0,
                             "maxProperties": MAX_ATTRIBUTES,
                             "propertyNames": {"pattern": ATTRIBUTE_KEY_PATTERN},
                             "additionalProperties": {
@@ -284,7 +286,8 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                     },
                 },
                 "RoomConfig": {
-                    "type": ["object", "null"],
+                    "type": ["object", "null", "string"],
+                    "maxLength": 0,
                     "additionalProperties": False,
                     "description": "Only agents[] may be set; any other field is refused (403).",
                     "properties": {
