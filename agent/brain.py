@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
+from langgraph.pregel.remote import RemoteGraph
 from livekit.agents import APIConnectionError
 from prometheus_client import CollectorRegistry
 
@@ -96,6 +97,18 @@ def conversation_context(metadata: DispatchMetadata, language: str) -> dict[str,
     if metadata.guest_name:
         context["guest_name"] = metadata.guest_name
     return context
+
+
+def remote_graph(settings: WorkerSettings) -> RemoteGraph | None:
+    """The graph on a LangGraph Agent Server, when LANGGRAPH_SERVER_URL is set."""
+    if not settings.langgraph_server_url:
+        return None
+    key = settings.langgraph_api_key
+    return RemoteGraph(
+        settings.langgraph_assistant_id,
+        url=settings.langgraph_server_url,
+        api_key=key.get_secret_value() if key else None,
+    )
 
 
 async def _open_redis(url: str | None, stack: contextlib.AsyncExitStack) -> aioredis.Redis | None:
@@ -183,7 +196,8 @@ async def build_brain(
         *pms_tools(pms, desk=desk),
     ]
     instructions = settings.agent_instructions or DEFAULT_INSTRUCTIONS
-    graph = build_assistant_graph(model=chat_model, tools=tools, checkpointer=checkpointer)
+    graph: Any = build_assistant_graph(model=chat_model, tools=tools, checkpointer=checkpointer)
+    served = remote_graph(settings)
 
     language = base_language(metadata.language or settings.default_language)
     thread_id = key.thread_id
@@ -192,7 +206,7 @@ async def build_brain(
     if langsmith is not None:
         stack.push_async_callback(flush_langsmith, langsmith)
     llm = GraphLLM(
-        graph,
+        served or graph,
         thread_id=thread_id,
         speaking_nodes=SPEAKING_NODES,
         model=settings.llm_model if chat_model else "deterministic-fallback",
@@ -210,7 +224,8 @@ async def build_brain(
     )
     return Brain(
         llm=llm,
-        graph=graph,
+        # the data channel reads the in-worker thread only; a server thread it does not see
+        graph=None if served is not None else graph,
         tools=tools,
         thread_id=thread_id,
         instructions=instructions,
@@ -226,6 +241,6 @@ async def build_brain(
             "llm": f"{model_provider}:{llm.model}",
             "embeddings": embedder.model_name,
             "pms": settings.pms_backend,
-            "checkpointer": type(checkpointer).__name__,
+            "checkpointer": "langgraph-server" if served else type(checkpointer).__name__,
         },
     )

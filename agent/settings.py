@@ -112,6 +112,13 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     checkpoint_keep: int = Field(default=32, ge=8, alias="CHECKPOINT_KEEP")
     checkpoint_timeout_s: float = Field(default=0.5, gt=0, le=30.0, alias="CHECKPOINT_TIMEOUT_S")
 
+    # A graph deployed on a LangGraph Agent Server instead of the in-worker assistant graph
+    langgraph_server_url: str | None = Field(default=None, alias="LANGGRAPH_SERVER_URL")
+    langgraph_assistant_id: str = Field(
+        default="assistant", min_length=1, alias="LANGGRAPH_ASSISTANT_ID"
+    )
+    langgraph_api_key: SecretStr | None = Field(default=None, alias="LANGGRAPH_API_KEY")
+
     # Operations
     log_level: LogLevel | None = Field(default=None, alias="LOG_LEVEL")
     log_format: LogFormat = Field(default="auto", alias="LOG_FORMAT")
@@ -131,6 +138,15 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     langsmith_api_key: SecretStr | None = Field(default=None, alias="LANGSMITH_API_KEY")
     langsmith_project: str | None = Field(default=None, alias="LANGSMITH_PROJECT")
     langsmith_endpoint: str | None = Field(default=None, alias="LANGSMITH_ENDPOINT")
+
+    @field_validator("langgraph_server_url")
+    @classmethod
+    def _check_langgraph_server_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("livekit_url")
     @classmethod

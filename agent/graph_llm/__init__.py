@@ -4,6 +4,8 @@
 
     session = AgentSession(llm=GraphLLM(graph, thread_id="conv-42"), stt=..., tts=..., vad=...)
 
+`graph` is a compiled graph with a checkpointer, or a `RemoteGraph` on a LangGraph server.
+
 The package imports only langgraph, langchain-core and livekit-agents, so it can be copied
 into another worker on its own. See docs/graph-llm.md.
 """
@@ -13,6 +15,7 @@ from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
 from .interrupts import interrupt_question, resume_value
 from .llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM, GraphLLMStream, side_effecting_tools
+from .remote import server_thread_id
 from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node
 from .turn import FLUSH_EVENT, SAY_EVENT
 
@@ -35,6 +38,7 @@ __all__ = [
     "node_names",
     "recognise_builder",
     "resume_value",
+    "server_thread_id",
     "side_effecting_tools",
     "to_api_error",
 ]

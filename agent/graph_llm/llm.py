@@ -27,6 +27,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
 from langgraph.pregel.protocol import PregelProtocol
+from langgraph.pregel.remote import RemoteGraph
 from livekit.agents import llm
 from livekit.agents.llm import ToolChoice
 from livekit.agents.types import (
@@ -44,7 +45,9 @@ from .builders import (
 )
 from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
+from .remote import REMOTE_INPUT_KEYS, ServerThreads
 from .speech import GraphFlush
+from .threads import CheckpointerThreads, GraphThreads
 from .turn import GraphTurn, ThreadMemory, TurnOptions
 
 __all__ = [
@@ -127,7 +130,8 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         """
         Args:
             graph: a compiled graph whose input has a ``messages`` key, compiled with a
-                checkpointer (the thread lives there).
+                checkpointer (the thread lives there), or a ``RemoteGraph`` on a LangGraph
+                Agent Server (the server keeps the thread; see ``remote.py``).
             thread_id: the conversation's thread; settable later (``/reset``).
             speaking_nodes: nodes whose AI text is spoken; ``"parent/child"`` names a node
                 inside a subgraph, a bare parent name speaks its whole subgraph. None picks
@@ -152,10 +156,15 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
                 ``get_stream_writer`` or takes a ``writer`` argument.
         """
         super().__init__()
-        checkpointer = getattr(graph, "checkpointer", None)
-        if not isinstance(checkpointer, BaseCheckpointSaver):
-            raise ValueError("GraphLLM needs a graph compiled with a checkpointer")
-        input_keys = _input_keys(graph)
+        threads: GraphThreads
+        if isinstance(graph, RemoteGraph):
+            # the server owns the checkpointer; its schema is only known over the network
+            threads, input_keys = ServerThreads(graph), REMOTE_INPUT_KEYS
+        else:
+            checkpointer = getattr(graph, "checkpointer", None)
+            if not isinstance(checkpointer, BaseCheckpointSaver):
+                raise ValueError("GraphLLM needs a graph compiled with a checkpointer")
+            threads, input_keys = CheckpointerThreads(graph, checkpointer), _input_keys(graph)
         if "messages" not in input_keys:
             raise ValueError("GraphLLM needs a graph whose input has a 'messages' key")
         check_messages_channel(graph)
@@ -163,7 +172,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
             graph, default_speaking_nodes(graph) if speaking_nodes is None else speaking_nodes
         )
         self._graph = graph
-        self._checkpointer: BaseCheckpointSaver[Any] = checkpointer
+        self._threads = threads
         self._options = TurnOptions(
             speaking_nodes=speaking,
             input_keys=input_keys,
@@ -264,8 +273,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
 
     def _new_turn(self, stream: GraphLLMStream, requested_at: float) -> GraphTurn:
         return GraphTurn(
-            graph=self._graph,
-            checkpointer=self._checkpointer,
+            threads=self._threads,
             options=self._options,
             memory=self._memory,
             chat_ctx=stream.chat_ctx,

@@ -27,10 +27,7 @@ from typing import Any, Protocol
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.messages import AIMessage, BaseMessage, RemoveMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.constants import INTERRUPT
-from langgraph.pregel.protocol import PregelProtocol
-from langgraph.types import Command, Interrupt, StateSnapshot, StreamMode
+from langgraph.types import Command, Interrupt, StateSnapshot
 from livekit.agents import APITimeoutError, llm, utils
 
 from .events import ToolEventHandler, ToolFinished, ToolStarted, TurnLatency
@@ -45,6 +42,7 @@ from .thread import (
     to_langchain,
     turn_instructions,
 )
+from .threads import GraphThreads
 from .tracing import GraphSpanHandler
 
 __all__ = ["GraphTurn", "ThreadMemory", "TurnOptions", "TurnRecord", "TurnSink"]
@@ -56,10 +54,6 @@ SAY_EVENT = "graph_llm.say"
 FLUSH_EVENT = "graph_llm.flush"
 """Custom stream event ``{"type": "graph_llm.flush"}``: send what was said to TTS now."""
 _ASK_AGAIN = "Sorry, I need a yes or a no."
-_MODES: tuple[StreamMode, ...] = ("messages", "updates")
-# "custom" carries a node's own speech (SAY_EVENT / FLUSH_EVENT); it costs LangGraph about a
-# tenth of the time to first token, so it is on only for graphs that may use it
-_NODE_SPEECH_MODES: tuple[StreamMode, ...] = ("messages", "updates", "custom")
 
 
 def _schema(item: Interrupt) -> Any:
@@ -146,8 +140,7 @@ class GraphTurn:
     def __init__(
         self,
         *,
-        graph: PregelProtocol[Any, Any, Any, Any],
-        checkpointer: BaseCheckpointSaver[Any],
+        threads: GraphThreads,
         options: TurnOptions,
         memory: ThreadMemory,
         chat_ctx: llm.ChatContext,
@@ -155,8 +148,7 @@ class GraphTurn:
         sink: TurnSink,
         requested_at: float,
     ) -> None:
-        self._graph = graph
-        self._checkpointer = checkpointer
+        self._threads = threads
         self._options = options
         self._memory = memory
         self._chat_ctx = chat_ctx
@@ -250,62 +242,11 @@ class GraphTurn:
     async def _restore(self, record: TurnRecord) -> None:
         """Make `record.base` the thread's latest checkpoint again."""
         try:
-            if record.base is None:
-                await self._with_timeout(self._checkpointer.adelete_thread(record.thread_id))
-            else:
-                copied = await self._with_timeout(
-                    self._graph.aupdate_state(record.base, None, as_node="__copy__")
-                )
-                if record.base_subgraphs:
-                    await self._with_timeout(self._restore_subgraphs(record, copied))
+            await self._with_timeout(
+                self._threads.restore(record.thread_id, record.base, record.base_subgraphs)
+            )
         except Exception:
             logger.exception("could not rewind the thread after an unfinished graph run")
-
-    async def _paused_subgraphs(
-        self, snapshot: StateSnapshot
-    ) -> tuple[tuple[str, RunnableConfig], ...]:
-        """The latest checkpoint of each subgraph task paused at an interrupt."""
-        paused: list[tuple[str, RunnableConfig]] = []
-        for task in snapshot.tasks:
-            state = task.state
-            if not task.interrupts or not isinstance(state, dict):
-                continue
-            if not state.get("configurable", {}).get("checkpoint_ns"):
-                continue
-            found = await self._with_timeout(self._checkpointer.aget_tuple(state))
-            if found is not None:
-                paused.append((task.name, found.config))
-        return tuple(paused)
-
-    async def _restore_subgraphs(self, record: TurnRecord, copied: RunnableConfig) -> None:
-        """Give each paused subgraph its pre-run checkpoint under the copy's new task ids.
-
-        A copy gets a new checkpoint id, hence new task ids and fresh subgraph namespaces;
-        without this the sub-agent would start over instead of resuming where it paused.
-        """
-        snapshot: StateSnapshot = await self._graph.aget_state(copied)
-        new_ids = {task.name: task.id for task in snapshot.tasks}
-        for name, old in record.base_subgraphs:
-            found = await self._checkpointer.aget_tuple(old)
-            if found is None or name not in new_ids:
-                continue
-            target: RunnableConfig = {
-                "configurable": {
-                    "thread_id": record.thread_id,
-                    "checkpoint_ns": f"{name}:{new_ids[name]}",
-                    "checkpoint_id": None,
-                }
-            }
-            saved = await self._checkpointer.aput(
-                target, found.checkpoint, found.metadata, found.checkpoint["channel_versions"]
-            )
-            # only the question itself: other writes on it came from the discarded run
-            by_task: dict[str, list[tuple[str, Any]]] = {}
-            for task_id, channel, value in found.pending_writes or ():
-                if channel == INTERRUPT:
-                    by_task.setdefault(task_id, []).append((channel, value))
-            for task_id, writes in by_task.items():
-                await self._checkpointer.aput_writes(saved, writes, task_id)
 
     def _superseded(self, prior: TurnRecord) -> bool:
         if prior.thread_id != self._memory.thread_id or not prior.wrote:
@@ -334,7 +275,7 @@ class GraphTurn:
                 await self._restore(prior)
                 prior.restored = True
         snapshot: StateSnapshot = await self._with_timeout(
-            self._graph.aget_state(self._thread_config())
+            self._threads.read(self._thread_config())
         )
         record.head_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
         untouched = prior is not None and not prior.wrote and prior.head_id == record.head_id
@@ -349,7 +290,9 @@ class GraphTurn:
             record.base = snapshot.config if record.head_id else None
             record.base_interrupts = tuple(snapshot.interrupts)
             if record.base_interrupts:
-                record.base_subgraphs = await self._paused_subgraphs(snapshot)
+                record.base_subgraphs = await self._with_timeout(
+                    self._threads.paused_subgraphs(snapshot)
+                )
 
         values = snapshot.values if isinstance(snapshot.values, dict) else {}
         thread_messages: dict[str, BaseMessage] = {
@@ -514,34 +457,29 @@ class GraphTurn:
         callbacks = config.get("callbacks")
         if isinstance(callbacks, BaseCallbackManager):
             manager = callbacks.copy()
-            manager.add_handler(handler, inherit=True)
             manager.add_handler(spans, inherit=True)
             config["callbacks"] = manager
         else:
-            config["callbacks"] = [*(callbacks or []), handler, spans]
+            config["callbacks"] = [*(callbacks or []), spans]
         interrupts: dict[str, Interrupt] = {}
         started = time.perf_counter()
         deadline = asyncio.timeout(self._options.turn_timeout)
         try:
             async with deadline:
-                stream = self._graph.astream(
-                    graph_input,
-                    config,
-                    stream_mode=list(_NODE_SPEECH_MODES if self._options.node_speech else _MODES),
-                    subgraphs=True,
+                stream = self._threads.run(
+                    graph_input, config, handler, custom=self._options.node_speech
                 )
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                    async for _namespace, mode, data in stream:
-                        if mode == "messages":
+                    async for kind, data in stream:
+                        if kind == "messages":
                             self._on_message(*data)
-                        elif mode == "updates" and isinstance(data, dict):
-                            for item in data.get("__interrupt__", ()):
-                                interrupts.setdefault(item.id, item)
-                        elif mode == "custom":
+                        elif kind == "interrupt":
+                            interrupts.setdefault(data.id, data)
+                        elif kind == "custom":
                             self._on_custom(data)
                 if isinstance(graph_input, Command) and isinstance(graph_input.resume, dict):
                     # a resume by id leaves the other interrupts pending without re-raising
-                    snapshot = await self._with_timeout(self._graph.aget_state(config))
+                    snapshot = await self._with_timeout(self._threads.read(self._thread_config()))
                     for item in snapshot.interrupts:
                         interrupts.setdefault(item.id, item)
         except TimeoutError as exc:

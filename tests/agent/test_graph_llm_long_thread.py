@@ -13,7 +13,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from livekit.agents import Agent, AgentSession
 
 from agent.graph_llm import GraphLLM
-from tests.agent.graph_fakes import ScriptedChatModel, spoken
+from tests.agent.graph_fakes import ScriptedChatModel, add_transcript, spoken
 from workflows.checkpoint import RedisCheckpointSaver
 
 THREAD = "long-call"
@@ -63,7 +63,7 @@ async def test_a_500_message_thread_resumes_rewinds_and_rewrites(redis_url: str)
             for n in range(12):  # enough turns for pruning to run several times
                 await session.run(user_input=f"One more thing {n}")
             guess = agent.chat_ctx.copy()
-            guess.add_message(role="user", content="parking")
+            add_transcript(guess, "parking")
             await graph_llm.chat(chat_ctx=guess).collect()  # preemptive run, then discarded
             answer = await session.run(user_input="When is the spa open?")
             assert spoken(answer).startswith("The spa opens at nine")

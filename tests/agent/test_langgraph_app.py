@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,43 +16,23 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.agent.langgraph_server import (
+    SERVER_ENV,
+    ensure_server_env,
+    langgraph_dev,
+    repository_graphs,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
-SERVER_ENV = ROOT / ".venv-langgraph"
-START_TIMEOUT_S = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _server_env() -> Path:
-    """The langgraph-server environment (its deps conflict with the test group's)."""
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.fail("uv is needed to build the langgraph-server environment")
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(SERVER_ENV)}
-    subprocess.run(
-        [uv, "sync", "--frozen", "--no-dev", "--group", "langgraph-server", "--quiet"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=600,
-    )
-    return SERVER_ENV / "bin" / "langgraph"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The repository's langgraph.json under `langgraph dev`; yields its base URL."""
-    langgraph = _server_env()
+    ensure_server_env()
     data = tmp_path_factory.mktemp("langgraph-app")
-    port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))},
-        "LANGSMITH_TRACING": "false",
-        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "REDIS_URL": "",
         "QDRANT_PATH": str(data / "qdrant"),
         "PMS_DEMO_PATH": str(data / "pms.sqlite"),
@@ -75,52 +52,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         timeout=300,
         capture_output=True,
     )
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(langgraph),
-            "dev",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-browser",
-            "--no-reload",
-            "--config",
-            str(ROOT / "langgraph.json"),
-        ],
-        cwd=ROOT,  # graph paths resolve from here; its state folder .langgraph_api is ignored
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            proc.poll()
-        if proc.returncode is not None or time.monotonic() >= deadline:
-            log.flush()
-            pytest.fail(
-                "langgraph dev did not start:\n" + (data / "server.log").read_text()[-4000:]
-            )
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with langgraph_dev(repository_graphs(), data, env=env) as server:
+        yield server.url
 
 
 def _run(url: str, graph: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -181,3 +114,37 @@ def test_the_gap_nights_graph_asks_an_unknown_caller_for_the_booking(served: str
     values = _run(served, "gap_nights", {})
     (pending,) = values["__interrupt__"]
     assert "confirmation code" in pending["value"]["question"]
+
+
+async def test_graph_llm_speaks_the_served_assistant_through_a_remote_graph(served: str) -> None:
+    """What a worker with LANGGRAPH_SERVER_URL does: the same call, the graph on the server."""
+    from langgraph.pregel.remote import RemoteGraph
+    from livekit.agents import Agent, AgentSession
+
+    from agent.graph_llm import GraphLLM, server_thread_id
+    from workflows.assistant import SPEAKING_NODES
+
+    graph = RemoteGraph("assistant", url=served)
+    graph_llm = GraphLLM(
+        graph,
+        thread_id="studio-call",
+        speaking_nodes=SPEAKING_NODES,
+        context={"property_id": "alpine-chalet"},
+    )
+    async with AgentSession(llm=graph_llm) as session:
+        await session.start(Agent(instructions="You are the concierge."))
+        result = await session.run(user_input="What is the Wi-Fi password?")
+
+    said = " ".join(
+        (event.item.text_content or "") for event in result.events if event.type == "message"
+    )
+    assert "matterhorn88" in said
+    assert graph.client is not None
+    state = await graph.client.threads.get_state(server_thread_id("studio-call"))
+    assert isinstance(state["values"], dict)
+    messages = state["values"]["messages"]
+    assert [m["content"] for m in messages if m["type"] == "human"] == [
+        "What is the Wi-Fi password?"
+    ]
+    assert len({m["id"] for m in messages}) == len(messages)
+    assert state["values"]["context"]["property_id"] == "alpine-chalet"
