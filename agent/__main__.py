@@ -1,7 +1,8 @@
 """The worker CLI: `python -m agent [start | dev | console [--text] | download-files]`.
 
 With no command it picks one: `start` when a LiveKit server is configured, else the voice
-console when the STT/TTS keys are there, else the text console.
+console when STT/TTS keys or the local speech engines (Whisper model on disk, espeak-ng)
+are there, else the text console.
 
 Settings are read and checked here, once; a bad or missing setting ends the program with one
 line on stderr naming the variable, and exit code 2.
@@ -78,9 +79,11 @@ def _configure_logs(settings: WorkerSettings, mode: RunMode) -> None:
 
 
 def download_files(settings: WorkerSettings) -> int:
-    """Run every LiveKit plugin's download step, then fetch the local embedding models."""
+    """Run every LiveKit plugin's download step, then fetch the local speech and embedding
+    models the settings use."""
     from livekit.agents import Plugin
 
+    from agent.local_speech.engines import download_whisper_model
     from tools.embeddings import download_models
 
     importlib.import_module("agent.providers")  # registers the silero/deepgram/openai plugins
@@ -88,6 +91,9 @@ def download_files(settings: WorkerSettings) -> int:
         for plugin in Plugin.registered_plugins:
             logger.info("downloading files for %s", plugin.package)
             plugin.download_files()
+        if "whisper" in settings.stt_providers:
+            path = download_whisper_model(settings.whisper_options)
+            logger.info("Whisper model %s is in %s", settings.local_stt_model, path)
         fetched = download_models(settings)
     except Exception as exc:
         logger.error("download failed: %s", exc)
@@ -166,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         described = {
             "start": "a LiveKit server is configured: running the worker",
             "console": "no LiveKit server configured: voice console",
-            "console-text": "no LiveKit server and no speech keys: text console",
+            "console-text": "no LiveKit server, no speech keys or local models: text console",
         }
         sys.stderr.write(f"voice-agent: {described.get(mode, mode)} (see --help)\n")
     else:
