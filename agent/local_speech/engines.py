@@ -110,11 +110,20 @@ def download_whisper_model(options: WhisperOptions) -> Path:
         return path
     from faster_whisper.utils import download_model
 
-    return Path(
-        download_model(
+    try:
+        fetched = download_model(
             options.model, cache_dir=str(options.cache_dir) if options.cache_dir else None
         )
-    )
+    except ValueError:
+        raise  # faster-whisper's own "invalid model size" message names the sizes
+    except Exception as exc:  # huggingface_hub's errors are many and multi-line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WhisperModelMissing(
+            f"cannot download the Whisper model {options.model!r} from the Hugging Face hub "
+            f"({reason}); on an offline machine copy a model directory and set "
+            "LOCAL_STT_MODEL to it"
+        ) from None
+    return Path(fetched)
 
 
 def load_whisper_model(options: WhisperOptions) -> WhisperModel:

@@ -128,6 +128,23 @@ def test_download_files_names_a_whisper_directory_that_is_not_a_model(tmp_path: 
     assert f"LOCAL_STT_MODEL: {tmp_path} is not a Whisper model directory" in result.stderr
 
 
+def test_download_files_names_an_unreachable_model_hub_in_one_line(tmp_path: Path) -> None:
+    # the real hub-loading code, pointed at a closed loopback port instead of the hub
+    result = _run(
+        tmp_path,
+        "download-files",
+        EMBEDDINGS_PROVIDER="hashing",
+        STT_PROVIDER="whisper",
+        HF_ENDPOINT="http://127.0.0.1:9",
+        HF_HUB_ETAG_TIMEOUT="5",
+        LOG_FORMAT="json",
+    )
+    assert result.returncode == 1
+    failure = json.loads(result.stderr.splitlines()[-1])["message"]
+    assert failure.startswith("download failed: cannot download the Whisper model 'base'")
+    assert "set LOCAL_STT_MODEL" in failure
+
+
 def test_download_files_reports_a_failed_download(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
