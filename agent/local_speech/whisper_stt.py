@@ -53,7 +53,7 @@ def transcribe(model: WhisperModel, audio: np.ndarray, options: WhisperOptions) 
         # Silero already cut the utterance; each one stands alone
         vad_filter=False,
         condition_on_previous_text=False,
-        # greedy and repeatable: no sampling fallback on hard audio
+        # no sampling fallback on hard audio: the same utterance always reads the same
         temperature=0.0,
         without_timestamps=True,
     )
@@ -133,6 +133,12 @@ class WhisperSTT(stt.STT):
             except WhisperModelMissing as exc:
                 self._loading = None
                 raise APIConnectionError(str(exc), retryable=False) from exc
+            except Exception as exc:  # a damaged or foreign model file, an unknown device
+                self._loading = None
+                raise APIConnectionError(
+                    f"cannot load the Whisper model {self._options.model!r}: {exc}",
+                    retryable=False,
+                ) from exc
         return self._loaded
 
     async def _recognize_impl(

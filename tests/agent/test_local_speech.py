@@ -281,3 +281,11 @@ async def test_stt_and_tts_base_urls_reach_a_self_hosted_server(
     assert server.speech[0]["input"] == "Breakfast is at seven."
     assert server.speech[0]["response_format"] == "wav"
     await speaker.aclose()
+
+
+async def test_a_damaged_whisper_model_is_a_clear_error(tmp_path: Path) -> None:
+    for name in ("model.bin", "config.json", "tokenizer.json"):
+        (tmp_path / name).write_bytes(b"not a model")
+    recogniser = WhisperSTT(WhisperOptions(model=str(tmp_path)))
+    with pytest.raises(APIConnectionError, match="cannot load the Whisper model"):
+        await recogniser.recognize(frames_of(voiced_wave(0.5, 16000), 16000))
