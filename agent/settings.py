@@ -29,7 +29,7 @@ from agent.local_speech.engines import (
     missing_model_message,
     whisper_language,
 )
-from tools.settings import ToolsSettings
+from tools.settings import ToolsSettings, describe_settings_error
 
 RunMode = Literal["start", "dev", "console", "console-text", "download-files"]
 # "auto" alone picks a cloud provider whose key is set, else the local engine
@@ -344,25 +344,9 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
         return ("espeak",) if espeak_path(self.local_tts_binary) is not None else ("openai",)
 
 
-def _alias_of(field: str) -> str:
-    info = WorkerSettings.model_fields.get(field)
-    return info.alias if info is not None and info.alias else field.upper()
-
-
-def _describe(error: Any) -> str:
-    loc = error.get("loc") or ()
-    message = str(error.get("msg", "invalid value"))
-    for prefix in ("Value error, ", "Input should be "):
-        if message.startswith(prefix):
-            message = ("expected " if prefix == "Input should be " else "") + message[len(prefix) :]
-    if not loc:
-        return message
-    return f"{_alias_of(str(loc[0]))}: {message}"
-
-
 def describe_validation_error(error: ValidationError) -> str:
     """One line naming each bad variable and what it expects; input values are never echoed."""
-    return "; ".join(_describe(e) for e in error.errors(include_input=False))
+    return describe_settings_error(error, WorkerSettings)
 
 
 def load_settings(mode: RunMode, *, env_file: Path | str | None = ".env") -> WorkerSettings:

@@ -10,7 +10,12 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -54,6 +59,9 @@ class Metrics:
         self.webhook_events: defaultdict[str, int] = defaultdict(int)
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_MetricsCollector(self))
+        # The standard process_* and python_info series every Prometheus dashboard expects.
+        ProcessCollector(registry=self._registry)
+        PlatformCollector(registry=self._registry)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests[(route, method, status)] += 1

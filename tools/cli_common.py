@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from tools.settings import ToolsSettings
+from tools.settings import ToolsSettings, describe_settings_error
 
 EXIT_ERROR = 2
 
@@ -26,7 +26,10 @@ def load_settings() -> ToolsSettings | None:
     try:
         return ToolsSettings()
     except ValidationError as exc:
-        print(f"error: invalid configuration: {exc}", file=sys.stderr)
+        print(
+            f"error: invalid configuration: {describe_settings_error(exc, ToolsSettings)}",
+            file=sys.stderr,
+        )
         return None
 
 

@@ -59,6 +59,13 @@ async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     try:
+        if await store.count() == 0:
+            print(
+                "error: the document store is empty: ingest documents first, "
+                "e.g. `python -m tools.ingest examples/knowledge`",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
         result = await store.search(
             " ".join(args.query), k=args.k, property_id=args.property_id, min_score=args.min_score
         )

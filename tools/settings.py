@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbeddingsProvider = Literal["openai", "openai-compatible", "fastembed", "hashing"]
@@ -117,3 +117,24 @@ class ToolsSettings(BaseSettings):
     @property
     def resolved_pms_demo_path(self) -> Path:
         return self.pms_demo_path or self.data_dir / "demo_pms.sqlite3"
+
+
+def _alias_of(model: type[BaseSettings], name: str) -> str:
+    info = model.model_fields.get(name)
+    return info.alias if info is not None and info.alias else name.upper()
+
+
+def _describe(model: type[BaseSettings], error: Any) -> str:
+    loc = error.get("loc") or ()
+    message = str(error.get("msg", "invalid value"))
+    for prefix in ("Value error, ", "Input should be "):
+        if message.startswith(prefix):
+            message = ("expected " if prefix == "Input should be " else "") + message[len(prefix) :]
+    if not loc:
+        return message
+    return f"{_alias_of(model, str(loc[0]))}: {message}"
+
+
+def describe_settings_error(error: ValidationError, model: type[BaseSettings]) -> str:
+    """One line naming each bad variable and what it expects; input values are never echoed."""
+    return "; ".join(_describe(model, e) for e in error.errors(include_input=False))

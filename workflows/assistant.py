@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from workflows.confirm import confirm
 from workflows.fallback import FallbackResponder, FallbackWording
+from workflows.fallback_wording import FALLBACK_WORDINGS
 from workflows.history import repair_tool_pairs, split_for_summary
 from workflows.prompts import DEFAULT_INSTRUCTIONS, build_system_prompt
 from workflows.speech import strip_markdown
@@ -90,7 +91,10 @@ class AssistantConfig:
     tool_cap_reply: str = (
         "Sorry, I couldn't finish looking that up. Could you ask me in a different way?"
     )
-    fallback: FallbackWording = field(default_factory=FallbackWording)
+    # Keyed by base language code; the caller's `context["language"]` picks one.
+    fallback_wordings: Mapping[str, FallbackWording] = field(
+        default_factory=lambda: dict(FALLBACK_WORDINGS)
+    )
     fallback_max_chars: int = 600
     fallback_fact_chars: int = 300
 
@@ -146,7 +150,7 @@ class _Nodes:
                 ) from exc
         self.responder = FallbackResponder(
             self.runner,
-            cfg.fallback,
+            cfg.fallback_wordings,
             max_chars=cfg.fallback_max_chars,
             fact_chars=cfg.fallback_fact_chars,
         )

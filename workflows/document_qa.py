@@ -138,6 +138,16 @@ def _spoken_sentence(sentence: str) -> str:
     return sentence if sentence.endswith((".", "!", "?")) else sentence + "."
 
 
+def relevant_hits(question: str, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hits with a sentence that shares a content word with the question, in order."""
+    wanted = set(content_words(question))
+    return [
+        hit
+        for hit in hits
+        if any(wanted & set(content_words(s)) for s in sentences(hit["text"]) if s != hit["title"])
+    ]
+
+
 def extractive_answer(question: str, hits: list[dict[str, Any]], max_sentences: int) -> str:
     """The sentences of the best passages that share the most words with the question."""
     wanted = set(content_words(question))

@@ -20,7 +20,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
-from workflows.document_qa import extractive_answer
+from workflows.document_qa import extractive_answer, relevant_hits
+from workflows.fallback_wording import FALLBACK_WORDINGS, FallbackWording, wording_for
 from workflows.history import current_turn, last_user_text, message_text
 from workflows.speech import first_sentences, strip_markdown
 from workflows.state import ConversationContext, merge_context
@@ -37,6 +38,7 @@ __all__ = [
     "extract_reservation_lookup",
     "fallback_sources",
     "property_topics",
+    "wording_for",
 ]
 
 SEARCH_TOOL = "search_documents"
@@ -52,35 +54,23 @@ _CITATION_LISTS = ("hits", "sources", "documents")
 _PREVIEW_CHARS = 160
 
 
-@dataclass(frozen=True, slots=True)
-class FallbackWording:
-    """What the fallback responder says; `{facts}` / `{problem}` are filled in."""
-
-    found: str = "My language model is unavailable right now, but here is what I found: {facts}"
-    nothing_found: str = (
-        "My language model is unavailable right now, and I couldn't find anything about "
-        "that. Could you ask in other words, or try again a little later?"
-    )
-    lookup_failed: str = "My language model is unavailable right now, and {problem}"
-    no_tools: str = (
-        "My language model is unavailable right now, so I can't answer questions at the "
-        "moment. Please try again a little later."
-    )
-    greeting: str = (
-        "Hello! My language model is unavailable right now, but I can still look things "
-        "up for you. What would you like to know?"
-    )
-    thanks: str = "You're welcome. Is there anything else I can look up for you?"
-    not_heard: str = "Sorry, I didn't catch that. What would you like to know?"
-
-
 _GREETING = re.compile(
-    r"^\W*(hi|hello|hey|hallo|hola|bonjour|ciao|good (morning|afternoon|evening)|"
-    r"guten (morgen|tag|abend)|buenos d[ií]as)\b[\w\s,!.]{0,24}$",
+    r"^\W*(hi|hello|hey|hallo|hola|bonjour|salut|ciao|buongiorno|buonasera|ol[aá]|oi|hoi|"
+    r"good (morning|afternoon|evening)|guten (morgen|tag|abend)|gr[üu]ezi|servus|"
+    r"buenos d[ií]as|buenas (tardes|noches)|bom dia|boa (tarde|noite)|"
+    r"goedemorgen|goedemiddag|goedenavond|goedendag)\b[\w\s,!.]{0,24}$",
     re.IGNORECASE,
 )
 _THANKS = re.compile(
-    r"^\W*(thanks?|thank you|cheers|danke|gracias|merci|grazie)\b[\w\s,!.]{0,24}$",
+    r"^\W*(thanks?|thank you|cheers|danke|vielen dank|gracias|merci|grazie|obrigad[oa]|"
+    r"bedankt|dank (je|u)( wel)?)\b[\w\s,!.]{0,24}$",
+    re.IGNORECASE,
+)
+# Questions about the caller's own booking, answered from it once they are verified.
+_ABOUT_BOOKING = re.compile(
+    r"\b(reservations?|bookings?|booked|my stay|my room|total|price|cost|pay\w*|bill|"
+    r"extras?|dates?|nights?|leave|leaving|departure|arrival|arrive|"
+    r"buchung|reservierung|r[ée]servation|reserva|prenotazione|boeking)\b",
     re.IGNORECASE,
 )
 _TOPICS: dict[str, str] = {
@@ -216,6 +206,25 @@ def _passages(message: ToolMessage) -> list[dict[str, Any]] | None:
     return hits if len(hits) == len(artifact["hits"]) else None
 
 
+def _verified_lookup(context: ConversationContext) -> tuple[str, str] | None:
+    """The verified booking's code and last name, to look it up again for a question."""
+    booking = context.get("verified_reservation") or {}
+    code, last_name = booking.get("code"), booking.get("guest_last_name")
+    if isinstance(code, str) and code and isinstance(last_name, str) and last_name:
+        return code, last_name
+    return None
+
+
+def _quoted_sources(message: ToolMessage, trim: str, question: str) -> list[dict[str, Any]]:
+    """The cited passages behind a fact: for a search, only the hits relevant to the question."""
+    cited = cited_sources(message)
+    hits = _passages(message) if trim == "passages" else None
+    if hits is None:
+        return cited
+    wanted = {(h.get("source"), h.get("chunk")) for h in relevant_hits(question, hits)}
+    return [c for c in cited if (c["source"], c["chunk"]) in wanted]
+
+
 @dataclass(frozen=True, slots=True)
 class FallbackReply:
     text: str
@@ -236,10 +245,15 @@ class FallbackResponder:
     """Builds a spoken answer from read-only tools, deterministically."""
 
     def __init__(
-        self, runner: ToolRunner, wording: FallbackWording, *, max_chars: int, fact_chars: int
+        self,
+        runner: ToolRunner,
+        wordings: Mapping[str, FallbackWording] = FALLBACK_WORDINGS,
+        *,
+        max_chars: int,
+        fact_chars: int,
     ) -> None:
         self._runner = runner
-        self._wording = wording
+        self._wordings = wordings
         self._max_chars = max_chars
         self._fact_chars = fact_chars
 
@@ -262,7 +276,10 @@ class FallbackResponder:
         plan: list[tuple[ToolCall, str]] = []
         property_id = context.get("property_id")
         lookup = extract_reservation_lookup(question)
-        if lookup and not context.get("verified"):
+        if lookup is None and context.get("verified") and _ABOUT_BOOKING.search(question):
+            lookup = _verified_lookup(context)
+        if lookup:
+            # Looked up again even when verified: the booking is the answer to repeat.
             call = self._call(
                 RESERVATION_TOOL, {"confirmation_code": lookup[0], "last_name": lookup[1]}, 0
             )
@@ -285,9 +302,11 @@ class FallbackResponder:
             # Search output is written for a model; speak the passages' own best sentences.
             hits = _passages(message)
             if hits is not None:
-                if not hits:
+                # A passage that shares no word with the question is not an answer to it.
+                relevant = relevant_hits(question, hits)
+                if not relevant:
                     return ""
-                return first_sentences(extractive_answer(question, hits, 2), self._fact_chars)
+                return first_sentences(extractive_answer(question, relevant, 2), self._fact_chars)
         text = strip_markdown(message_text(message))
         if trim == "topic":
             topics = property_topics(question)
@@ -301,6 +320,7 @@ class FallbackResponder:
         config: RunnableConfig,
     ) -> FallbackReply:
         question = last_user_text(messages)
+        wording = wording_for(context.get("language"), self._wordings)
         earlier = [
             m
             for m in current_turn(messages)
@@ -309,11 +329,11 @@ class FallbackResponder:
         facts = [self._fact(m, "whole", question) for m in earlier]
         if not facts:
             if not question:
-                return FallbackReply(self._wording.not_heard, {})
+                return FallbackReply(wording.not_heard, {})
             if _GREETING.match(question):
-                return FallbackReply(self._wording.greeting, {})
+                return FallbackReply(wording.greeting, {})
             if _THANKS.match(question):
-                return FallbackReply(self._wording.thanks, {})
+                return FallbackReply(wording.thanks, {})
         plan = self._plan(question, context) if question else []
         outcomes: list[ToolOutcome] = []
         if plan:
@@ -327,14 +347,14 @@ class FallbackResponder:
                 problems.append(_sentence(first_sentences(message_text(outcome.message), 160)))
             elif fact := self._fact(outcome.message, trim, question):
                 facts.append(fact)
-                sources.extend(cited_sources(outcome.message))
+                sources.extend(_quoted_sources(outcome.message, trim, question))
         facts = list(dict.fromkeys(f for f in facts if f))
         if facts:
-            text = self._wording.found.format(facts=" ".join(facts))
+            text = wording.found.format(facts=" ".join(facts))
         elif problems:
-            text = self._wording.lookup_failed.format(problem=_lower_first(problems[0]))
+            text = wording.lookup_failed.format(problem=_lower_first(problems[0]))
         elif not plan:
-            text = self._wording.no_tools
+            text = wording.no_tools
         else:
-            text = self._wording.nothing_found
+            text = wording.nothing_found
         return FallbackReply(first_sentences(text, self._max_chars), learned, sources)

@@ -7,6 +7,7 @@ the committed files equal to what this module generates.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -345,8 +346,15 @@ def write_schemas(directory: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    for path in write_schemas(Path(args[0]) if args else Path("schemas")):
+    parser = argparse.ArgumentParser(
+        prog="python -m agent.commands.schema",
+        description="Write the data-channel JSON Schemas (command request, reply, event).",
+    )
+    parser.add_argument(
+        "directory", nargs="?", default="schemas", type=Path, help="where to write (schemas/)"
+    )
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    for path in write_schemas(args.directory):
         print(path)
     return 0
 

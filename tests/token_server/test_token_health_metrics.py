@@ -70,6 +70,19 @@ async def test_metrics_count_requests_latency_tokens_and_failures(
     assert samples[("token_server_request_duration_seconds_sum", (("route", "/token"),))] > 0
 
 
+async def test_metrics_carry_the_standard_process_series(client: httpx.AsyncClient) -> None:
+    text = (await client.get("/metrics")).text
+    samples = {
+        line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("process_")
+    }
+    assert samples["process_resident_memory_bytes"] > 1_000_000
+    assert samples["process_open_fds"] >= 1
+    assert samples["process_start_time_seconds"] > 1_600_000_000
+    assert "python_info{" in text
+
+
 async def test_unknown_paths_share_one_metrics_label(client: httpx.AsyncClient) -> None:
     for path in ("/a", "/b", "/c/d"):
         await client.get(path)

@@ -101,6 +101,40 @@ def test_bad_configuration_exits_2(
     assert "EMBEDDINGS_BASE_URL" in capsys.readouterr().err
 
 
+def test_bad_configuration_is_one_line_naming_the_variable(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EMBEDDINGS_TIMEOUT_S", "-3")
+    assert search.main(["wifi"]) == 2
+    assert ingest.main([str(KNOWLEDGE_ROOT), "--no-progress"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert (
+        lines == ["error: invalid configuration: EMBEDDINGS_TIMEOUT_S: expected greater than 0"] * 2
+    )
+
+
+def test_searching_an_empty_store_says_to_ingest_first(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert search.main(["wifi"]) == 2
+    err = capsys.readouterr().err
+    assert "empty" in err and "python -m tools.ingest" in err
+
+
+def test_the_schema_writer_answers_help_without_writing(workdir: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.commands.schema", "--help"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and "usage:" in done.stdout
+    assert not (workdir / "--help").exists()
+
+
 def test_the_modules_run_with_python_dash_m(workdir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for module in ("tools.ingest", "tools.search"):

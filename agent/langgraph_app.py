@@ -1,0 +1,79 @@
+"""The worker's graphs for a LangGraph server: `langgraph dev`, LangGraph Studio, Platform.
+
+`langgraph.json` at the repository root points here. Each graph gets the same tools the
+worker binds (document search, the PMS, the document-QA workflow) and the same chat
+model; with no keys the assistant's deterministic fallback answers, so Studio works
+offline. The server brings its own checkpointer, so none is compiled in.
+
+This module is the LangGraph server's edge: it reads the worker's settings once, on
+import, as `python -m agent` does at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import BaseTool
+
+from agent.chat_model import build_chat_model
+from agent.settings import WorkerSettings
+from tools.documents import DocumentStore, build_document_store
+from tools.embeddings import build_embedder
+from tools.knowledge import knowledge_tools
+from tools.pms import PMS, GuestDesk, build_pms, build_verification_store, pms_tools
+from workflows.assistant import build_assistant_graph
+from workflows.document_qa import build_document_qa_graph, document_qa_tool
+from workflows.gap_nights import build_gap_nights_graph
+from workflows.upsell import build_upsell_graph
+
+__all__ = ["ServedParts", "assistant", "build_parts", "document_qa", "gap_nights", "upsell"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedParts:
+    """What the served graphs share: one PMS, one verification desk, one document store."""
+
+    chat_model: BaseChatModel | None
+    documents: DocumentStore
+    pms: PMS
+    desk: GuestDesk
+    tools: list[BaseTool]
+
+
+def build_parts(settings: WorkerSettings) -> ServedParts:
+    """The tools and backends, built as the worker builds them (no Redis: the server
+    process keeps verification and caches in memory unless REDIS_URL is set)."""
+    # Imported here: brain.py pulls in the LiveKit session layer, which a server never uses.
+    from agent.brain import chat_model_config
+
+    chat_model = build_chat_model(chat_model_config(settings))
+    embedder = build_embedder(settings)
+    documents = build_document_store(settings, embedder=embedder)
+    pms = build_pms(settings)
+    desk = GuestDesk(pms, store=build_verification_store(None))
+    tools: list[BaseTool] = [
+        *knowledge_tools(documents),
+        document_qa_tool(documents, model=chat_model),
+        *pms_tools(pms, desk=desk),
+    ]
+    return ServedParts(chat_model, documents, pms, desk, tools)
+
+
+_parts = build_parts(WorkerSettings())
+logger.info(
+    "serving graphs with %d tools; chat model: %s",
+    len(_parts.tools),
+    "configured" if _parts.chat_model else "none (fallback responder)",
+)
+
+assistant: Any = build_assistant_graph(
+    model=_parts.chat_model, tools=_parts.tools, checkpointer=None
+)
+document_qa: Any = build_document_qa_graph(_parts.documents, model=_parts.chat_model)
+upsell: Any = build_upsell_graph(_parts.pms, desk=_parts.desk)
+gap_nights: Any = build_gap_nights_graph(_parts.pms, desk=_parts.desk)
