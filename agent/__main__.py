@@ -3,23 +3,27 @@
 With no command it picks one: `start` when a LiveKit server is configured, else the voice
 console when STT/TTS keys or the local speech engines (Whisper model on disk, espeak-ng)
 are there, else the text console.
+`python agent/worker.py ...`, `python -m livekit.agents ...` and `lk agent ...` run directly):
+the same module-level `server` runs here, plus the text console and a mode auto-pick. With no
+command it picks one: `start` when a LiveKit server is configured, else the voice console when
+speech is available, else the text console.
 
 Settings are read and checked here, once; a bad or missing setting ends the program with one
-line on stderr naming the variable, and exit code 2.
+line on stderr naming the variable, and exit code 2. Heavy modules are imported only by the
+mode that needs them, so `--help` answers at once and the text console starts quickly.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from agent.preflight import preflight
-from agent.settings import RunMode, SettingsError, WorkerSettings, load_settings
+if TYPE_CHECKING:
+    from agent.settings import RunMode, WorkerSettings
 
 logger = logging.getLogger("agent.cli")
 
@@ -55,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def auto_mode(settings: WorkerSettings) -> RunMode:
-    """The mode `python -m agent` runs in when no command is given."""
+    """The mode `python -m agent` runs in when no command is given (the one place it is chosen)."""
     if settings.livekit_url is not None:
         return "start"
     return "console" if not settings.problems_for("console") else "console-text"
@@ -81,6 +85,8 @@ def _configure_logs(settings: WorkerSettings, mode: RunMode) -> None:
 def download_files(settings: WorkerSettings) -> int:
     """Run every LiveKit plugin's download step, then fetch the local speech and embedding
     models the settings use."""
+    import importlib
+
     from livekit.agents import Plugin
 
     from agent.local_speech.engines import download_whisper_model
@@ -102,27 +108,32 @@ def download_files(settings: WorkerSettings) -> int:
     return 0
 
 
-def _run_voice_console(settings: WorkerSettings) -> int:
-    import click
-    from livekit.agents.cli import _legacy
+def run_livekit_cli(*args: str) -> int:
+    """Run LiveKit's own CLI (`cli.run_app`) on the worker file's `server` with `args`."""
+    from livekit.agents import cli
 
-    from agent.server import build_server
+    from agent.worker import server
 
+    saved = sys.argv
+    sys.argv = ["python -m agent", *args]
     try:
-        _legacy._run_console(
-            server=build_server(settings),
-            input_device=None,
-            output_device=None,
-            mode="audio",
-            record=False,
-            log_level=settings.resolved_log_level("console"),
-        )
-    except click.exceptions.Exit as exit_:
-        return int(exit_.exit_code)
+        cli.run_app(server)
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    finally:
+        sys.argv = saved
     return 0
 
 
+def _run_voice_console(settings: WorkerSettings) -> int:
+    level = settings.resolved_log_level("console")
+    return run_livekit_cli("console", "--log-level", "WARN" if level == "WARNING" else level)
+
+
 def _run_text_console(settings: WorkerSettings, metadata_json: str | None) -> int:
+    import asyncio
+
     from agent.console import run_text_console
 
     try:
@@ -149,10 +160,12 @@ def _export_prometheus_dir(settings: WorkerSettings) -> None:
 
 
 def _run_worker(settings: WorkerSettings, *, devmode: bool) -> int:
-    _export_prometheus_dir(settings)
-    from agent.server import build_server, serve
+    import asyncio
 
-    server = build_server(settings)
+    _export_prometheus_dir(settings)
+    from agent.server import serve
+    from agent.worker import server
+
     return asyncio.run(serve(server, devmode=devmode, drain_timeout_s=settings.drain_timeout_s))
 
 
@@ -160,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m agent` and the `voice-agent` script; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from agent.settings import SettingsError, load_settings
+
     if args.command == "console" and args.metadata is not None and not args.text:
         parser.error("--metadata works with the text console only (add --text)")
     if args.command is None:
@@ -187,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logs(settings, mode)
     if mode == "download-files":
         return download_files(settings)
+    import asyncio
+
+    from agent.preflight import preflight
+
     try:
         asyncio.run(preflight(settings))
     except SettingsError as exc:

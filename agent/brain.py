@@ -24,6 +24,7 @@ from agent.greetings import base_language, greeting
 from agent.metadata import DispatchMetadata
 from agent.preflight import answers_ping
 from agent.settings import WorkerSettings
+from agent.tracing import flush_langsmith, langsmith_tracer
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
 from tools.knowledge import knowledge_tools
@@ -146,6 +147,9 @@ async def build_brain(
         caller_identity=caller_identity,
     )
     model_provider = provider_name(settings.llm_base_url) if chat_model else "fallback"
+    langsmith = langsmith_tracer(settings)
+    if langsmith is not None:
+        stack.push_async_callback(flush_langsmith, langsmith)
     llm = GraphLLM(
         graph,
         thread_id=thread_id,
@@ -155,6 +159,7 @@ async def build_brain(
         context=conversation_context(metadata, language),
         tools=tools,
         turn_timeout=settings.llm_timeout_s * 3,
+        config={"callbacks": [langsmith]} if langsmith is not None else None,
     )
     stack.push_async_callback(llm.aclose)
     logger.info(

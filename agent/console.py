@@ -24,10 +24,11 @@ from prometheus_client import CollectorRegistry
 from agent.logging_setup import bind_log_fields
 from agent.metadata import parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
-from agent.server import BrainFactory, EntrypointDeps
+from agent.tracing import flush_traces, start_otel_tracing
 from agent.voice_agent import GraphAgent
 
 if TYPE_CHECKING:
+    from agent.server import BrainFactory
     from agent.settings import WorkerSettings
 
 __all__ = ["CONSOLE_CALLER", "CONSOLE_ROOM", "run_text_console"]
@@ -40,10 +41,20 @@ _QUIT = {"/quit", "/exit"}
 _PROMPT = "you> "
 
 
+def _pollable(fd: int) -> bool:
+    """Whether the event loop can watch `fd`: a terminal, pipe or socket (not a file or
+    /dev/null, which epoll refuses)."""
+    mode = os.fstat(fd).st_mode
+    return os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 async def _lines(stdin: TextIO) -> AsyncIterator[str]:
     """Lines typed on stdin without blocking the event loop; ends at EOF."""
-    fd = stdin.fileno()
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        fd = stdin.fileno()
+    except (OSError, ValueError):
+        fd = -1
+    if fd >= 0 and _pollable(fd):
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         transport, _ = await loop.connect_read_pipe(
@@ -95,10 +106,19 @@ async def run_text_console(
     metadata, problems = parse_dispatch_metadata(metadata_json)
     if problems:
         stdout.write(f"note: {'; '.join(problems)}\n")
-    factory = build_brain or EntrypointDeps().build_brain
+    factory: BrainFactory
+    if build_brain is None:
+        # Imported here so the console module itself stays cheap to import.
+        from agent.brain import build_brain as default_factory
+
+        factory = default_factory
+    else:
+        factory = build_brain
     metrics = WorkerMetrics(CollectorRegistry(auto_describe=True))
     bind_log_fields(room=CONSOLE_ROOM)
+    traces = start_otel_tracing(settings)
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(flush_traces, traces)
         brain = await factory(
             settings,
             metadata,

@@ -1,10 +1,13 @@
 """Log output for the worker: readable text in development, one JSON object per line in production.
 
-Every line about a call carries its `room`, `job_id` and `conversation_id`. Inside a job those
-ids are registered with LiveKit's own per-job log fields (`JobContext.log_context_fields`, which
-also travel with records that job processes forward to the main process) and with a context
-variable for code that runs outside a job, such as the text console. Known secret values are
-scrubbed from every formatted line as a last line of defence.
+JSON lines use LiveKit Agents' key names for the common fields (`timestamp`, `level`, `name`,
+`message`, `pid`, `code.*`, `exc_info`), so one log pipeline reads the worker whether LiveKit's
+CLI or `python -m agent` started it. Every line about a call carries its `room`, `job_id` and
+`conversation_id`. Inside a job those ids are registered with LiveKit's own per-job log fields
+(`JobContext.log_context_fields`, which also travel with records that job processes forward to
+the main process) and with a context variable for code that runs outside a job, such as the
+text console. Known secret values are scrubbed from every formatted line as a last line of
+defence.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "TextFormatter",
     "bind_log_fields",
     "configure_logging",
+    "redact_livekit_logs",
 ]
 
 # The ids that tie a log line to one call, in the order text lines show them.
@@ -94,16 +98,17 @@ def _exception_text(record: logging.LogRecord, message: str) -> str | None:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, the call ids, then extras."""
+    """One JSON object per line with LiveKit's keys: timestamp, level, name, message, the
+    call ids, extras, then pid, code location and exc_info."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
                 timespec="milliseconds"
             ),
             "level": record.levelname,
-            "logger": record.name,
+            "name": record.name,
             "message": message,
         }
         extras = _extras(record)
@@ -111,8 +116,12 @@ class JsonFormatter(logging.Formatter):
             if key in extras:
                 entry[key] = extras.pop(key)
         entry.update(extras)
+        entry.setdefault("pid", record.process)
+        entry.setdefault("code.file.path", record.pathname)
+        entry.setdefault("code.function.name", record.funcName)
+        entry.setdefault("code.line.number", record.lineno)
         if (exc := _exception_text(record, message)) is not None:
-            entry["exception"] = exc
+            entry["exc_info"] = exc
         return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -148,6 +157,23 @@ class RedactingFormatter(logging.Formatter):
         for secret in self._secrets:
             text = text.replace(secret, _REDACTED)
         return text
+
+
+def redact_livekit_logs(secrets: Iterable[str]) -> None:
+    """Scrub secrets from, and add the call ids to, the root handlers LiveKit's CLI installed.
+
+    Runs when the worker has started (`worker_started`): by then LiveKit's CLI has set up its
+    own log handlers, whose format (LiveKit's keys) is kept as it is.
+    """
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _VoiceAgentHandler):
+            continue
+        if not any(isinstance(f, LogContextFilter) for f in handler.filters):
+            handler.addFilter(LogContextFilter())
+        if not isinstance(handler.formatter, RedactingFormatter):
+            handler.setFormatter(
+                RedactingFormatter(handler.formatter or logging.Formatter(), secrets)
+            )
 
 
 class _VoiceAgentHandler(logging.StreamHandler):  # type: ignore[type-arg]

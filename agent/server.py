@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -37,6 +38,7 @@ from agent.metrics import WorkerMetrics
 # Imported at module level, on the main thread: LiveKit plugins refuse other threads.
 from agent.providers import MediaConfig, build_vad
 from agent.session import build_session
+from agent.tracing import flush_traces, start_otel_tracing
 from agent.voice_agent import GraphAgent
 
 if TYPE_CHECKING:
@@ -51,6 +53,7 @@ __all__ = [
     "JobEntrypoint",
     "Prewarm",
     "build_server",
+    "new_server",
     "serve",
     "start_conversation",
 ]
@@ -59,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 VAD_KEY = "vad"
 METRICS_KEY = "metrics"
+TRACES_KEY = "traces"
 
 
 class BrainLike(Protocol):
@@ -271,6 +275,10 @@ class JobEntrypoint:
         metrics = ctx.proc.userdata.get(METRICS_KEY)
         if not isinstance(metrics, WorkerMetrics):
             metrics = WorkerMetrics(CollectorRegistry(auto_describe=True))
+        traces = ctx.proc.userdata.get(TRACES_KEY)
+        if traces is not None:
+            # Spans still buffered at hang-up belong to this call: send them before the job ends.
+            ctx.add_shutdown_callback(functools.partial(flush_traces, traces))
         vad_model = ctx.proc.userdata.get(VAD_KEY)
         if vad_model is None:
             vad_model = await asyncio.to_thread(self.deps.load_vad, self.settings)
@@ -289,7 +297,8 @@ class JobEntrypoint:
 
 @dataclass(frozen=True)
 class Prewarm:
-    """Runs once per job process, before any job: load Silero VAD, create the metrics."""
+    """Runs once per job process, before any job: load Silero VAD, create the metrics,
+    start trace export when configured."""
 
     settings: WorkerSettings
     deps: EntrypointDeps = field(default_factory=EntrypointDeps)
@@ -297,10 +306,14 @@ class Prewarm:
     def __call__(self, proc: JobProcess) -> None:
         proc.userdata[VAD_KEY] = self.deps.load_vad(self.settings)
         proc.userdata[METRICS_KEY] = WorkerMetrics(CollectorRegistry(auto_describe=True))
+        proc.userdata[TRACES_KEY] = start_otel_tracing(self.settings)
 
 
-def build_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -> AgentServer:
-    """The worker, registered under AGENT_NAME for explicit dispatch."""
+def new_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -> AgentServer:
+    """The `AgentServer` with the worker's options and prewarm, before its entrypoint is set.
+
+    `agent/worker.py` registers the entrypoint with `@server.rtc_session(agent_name=...)`.
+    """
     deps = deps or EntrypointDeps()
     multiproc_dir = None
     if settings.prometheus_port is not None:
@@ -321,6 +334,13 @@ def build_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -
         setup_fnc=Prewarm(settings, deps),
         preload_modules=["agent.server", "agent.brain", "agent.session"],
     )
+    return server
+
+
+def build_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -> AgentServer:
+    """A worker registered under AGENT_NAME for explicit dispatch (tests, embedding)."""
+    deps = deps or EntrypointDeps()
+    server = new_server(settings, deps)
     server.rtc_session(JobEntrypoint(settings, deps), agent_name=settings.agent_name)
     return server
 

@@ -1,4 +1,5 @@
-"""The worker's one settings class, read once at start-up from the environment and `.env`.
+"""The worker's one settings class, read once at start-up from the environment, `.env` and
+`.env.local` (what `lk app env -w` writes; it wins over `.env`).
 
 `load_settings(mode)` is the edge: it reads the environment, checks what the chosen run mode
 needs (LiveKit credentials for `start`/`dev`, provider keys for voice) and turns every problem
@@ -31,6 +32,8 @@ from agent.local_speech.engines import (
 )
 from tools.settings import ToolsSettings, describe_settings_error
 
+# Later files win: `.env.local` holds what `lk app env -w` wrote for this machine.
+ENV_FILES = (".env", ".env.local")
 RunMode = Literal["start", "dev", "console", "console-text", "download-files"]
 # "auto" alone picks a cloud provider whose key is set, else the local engine
 STT_PROVIDERS = ("auto", "deepgram", "openai", "whisper")
@@ -51,7 +54,7 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     """Everything the voice worker reads from its environment (plus the tools' settings)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=ENV_FILES,
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
@@ -140,6 +143,20 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     prometheus_port: int | None = Field(default=None, ge=1, le=65535, alias="PROMETHEUS_PORT")
     prometheus_multiproc_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
 
+    # Tracing: OpenTelemetry through LiveKit's telemetry hook, LangSmith for the graph runs
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    otel_exporter_otlp_headers: SecretStr | None = Field(
+        default=None, alias="OTEL_EXPORTER_OTLP_HEADERS"
+    )
+    otel_service_name: str = Field(default="voice-agent", min_length=1, alias="OTEL_SERVICE_NAME")
+    telemetry_allow_pii: bool = Field(default=False, alias="LIVEKIT_TELEMETRY_ALLOW_PII")
+    langsmith_tracing: bool = Field(default=False, alias="LANGSMITH_TRACING")
+    langsmith_api_key: SecretStr | None = Field(default=None, alias="LANGSMITH_API_KEY")
+    langsmith_project: str | None = Field(default=None, alias="LANGSMITH_PROJECT")
+    langsmith_endpoint: str | None = Field(default=None, alias="LANGSMITH_ENDPOINT")
+
     @field_validator("livekit_url")
     @classmethod
     def _check_livekit_url(cls, value: str | None) -> str | None:
@@ -189,11 +206,23 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
         "tts_base_url",
         "tts_api_key",
         "local_stt_cache_dir",
+        "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_headers",
+        "langsmith_api_key",
+        "langsmith_project",
+        "langsmith_endpoint",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None
+
+    @field_validator("otel_exporter_otlp_endpoint", "langsmith_endpoint")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/") if value is not None else None
 
     @model_validator(mode="after")
     def _check_endpointing(self) -> WorkerSettings:
@@ -349,7 +378,9 @@ def describe_validation_error(error: ValidationError) -> str:
     return describe_settings_error(error, WorkerSettings)
 
 
-def load_settings(mode: RunMode, *, env_file: Path | str | None = ".env") -> WorkerSettings:
+def load_settings(
+    mode: RunMode, *, env_file: Path | str | tuple[str, ...] | None = ENV_FILES
+) -> WorkerSettings:
     """Read the settings once and check what `mode` needs; raises `SettingsError` (one line)."""
     try:
         settings = WorkerSettings(_env_file=env_file)  # type: ignore[call-arg]

@@ -101,3 +101,47 @@ def test_dockerfile_runs_as_a_user_bakes_models_and_starts_the_worker() -> None:
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
     assert "python -m agent download-files" in dockerfile
     assert 'CMD ["python", "-m", "agent", "start"]' in dockerfile
+
+
+def _dockerignore_patterns() -> list[tuple[bool, str]]:
+    patterns = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            negated = line.startswith("!")
+            patterns.append((negated, line.lstrip("!").removeprefix("**/")))
+    return patterns
+
+
+def _ignored(path: str) -> bool:
+    """Docker's rule: the last matching pattern decides (a `!` pattern re-includes)."""
+    from fnmatch import fnmatch
+
+    ignored = False
+    for negated, pattern in _dockerignore_patterns():
+        parts = path.split("/")
+        if any(fnmatch("/".join(parts[: i + 1]), pattern) for i in range(len(parts))) or any(
+            fnmatch(part, pattern) for part in parts
+        ):
+            ignored = not negated
+    return ignored
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context() -> None:
+    for path in (".venv/bin/python", ".git/HEAD", ".env", ".env.local", ".data/qdrant"):
+        assert _ignored(path), path
+    assert not _ignored(".env.example")
+    # ... but nothing the Dockerfile copies
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", (ROOT / "Dockerfile").read_text(), re.M)
+    sources = [source for line in copied for source in line.split() if not source.startswith("--")]
+    assert sources
+    for source in sources:
+        assert not _ignored(source), source
+
+
+def test_every_compose_service_has_a_health_check_and_waits_for_healthy_ones() -> None:
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    for name, service in services.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        for dependency, condition in (service.get("depends_on") or {}).items():
+            assert condition == {"condition": "service_healthy"}, (name, dependency)

@@ -43,6 +43,7 @@ from .thread import (
     instructions_text,
     to_langchain,
 )
+from .tracing import GraphSpanHandler
 
 __all__ = ["GraphTurn", "ThreadMemory", "TurnOptions", "TurnRecord", "TurnSink"]
 
@@ -188,11 +189,19 @@ class GraphTurn:
         base = self._options.config
         return {
             **base,
-            "configurable": {
-                **base.get("configurable", {}),
-                "thread_id": self._memory.thread_id,
-            },
+            "configurable": {**base.get("configurable", {}), "thread_id": self._memory.thread_id},
         }
+
+    def _run_config(self) -> RunnableConfig:
+        """The thread config plus what tracers group a conversation's runs by."""
+        config = self._thread_config()
+        thread_id = self._memory.thread_id
+        tags = list(config.get("tags", []))
+        if (tag := f"thread_id:{thread_id}") not in tags:
+            tags.append(tag)
+        config["tags"] = tags
+        config["metadata"] = {**config.get("metadata", {}), "thread_id": thread_id}
+        return config
 
     async def _with_timeout(self, work: Awaitable[Any]) -> Any:
         return await asyncio.wait_for(work, timeout=self._options.state_timeout)
@@ -311,14 +320,17 @@ class GraphTurn:
             on_started=self._tool_started,
             on_finished=self._tool_finished,
         )
-        config = self._thread_config()
+        # Parented on the current span: LiveKit's LLM request span for this turn.
+        spans = GraphSpanHandler(thread_id=self._memory.thread_id)
+        config = self._run_config()
         callbacks = config.get("callbacks")
         if isinstance(callbacks, BaseCallbackManager):
             manager = callbacks.copy()
             manager.add_handler(handler, inherit=True)
+            manager.add_handler(spans, inherit=True)
             config["callbacks"] = manager
         else:
-            config["callbacks"] = [*(callbacks or []), handler]
+            config["callbacks"] = [*(callbacks or []), handler, spans]
         interrupts: dict[str, Interrupt] = {}
         started = time.perf_counter()
         deadline = asyncio.timeout(self._options.turn_timeout)
@@ -343,6 +355,7 @@ class GraphTurn:
             ) from exc
         finally:
             self._graph_time = time.perf_counter() - started
+            spans.close()
         self.record.completed = True
         self._memory.awaiting_confirmation = bool(interrupts)
         if interrupts:

@@ -174,3 +174,20 @@ def test_the_cli_console_talks_to_the_real_brain_without_server_or_keys(tmp_path
         terminal.type("/quit")
     finally:
         assert terminal.close() == 0
+
+
+def test_the_cli_console_exits_cleanly_when_stdin_is_dev_null(tmp_path: Path) -> None:
+    """`docker run` without `-i`: nothing to read, so the console must end, not hang."""
+    with open(os.devnull) as devnull:
+        result = subprocess.run(
+            [sys.executable, "-m", "agent", "console", "--text"],
+            stdin=devnull,
+            capture_output=True,
+            text=True,
+            env={**_env(tmp_path), "PYTHONPATH": str(HERE.parents[1])},
+            cwd=tmp_path,
+            timeout=240,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("agent> ") == 1  # the greeting, then end of input
+    assert "Traceback" not in result.stderr

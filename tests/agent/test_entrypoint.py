@@ -149,7 +149,7 @@ async def test_the_caller_is_greeted_in_their_language_and_the_brain_gets_the_me
     joined = next(e for e in call.log_entries() if e["message"] == "caller joined")
     assert (joined["room"], joined["job_id"]) == ("room-7", "job-7")
     assert joined["metadata_fields"] == ["property_id", "language", "conversation_id"]
-    later = [e for e in call.log_entries() if e["logger"] == "livekit.agents"]
+    later = [e for e in call.log_entries() if e["name"] == "livekit.agents"]
     assert later
     assert all(e.get("conversation_id") == "thread-c-1" for e in later)
     assert (

@@ -89,7 +89,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--config",
             str(ROOT / "langgraph.json"),
         ],
-        cwd=data,  # the dev server keeps its state files in its working directory
+        cwd=ROOT,  # graph paths resolve from here; its state folder .langgraph_api is ignored
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -54,7 +54,7 @@ async def test_json_lines_carry_the_ids_of_their_own_call(stream: io.StringIO) -
         assert entry["job_id"] == f"job-{name}"
         assert entry["conversation_id"] == f"conv-{name}"
         assert entry["level"] == "INFO"
-        assert entry["logger"] == "agent.test"
+        assert entry["name"] == "agent.test"
         assert entry["message"] == "turn done"
     assert "room" not in by_turn[None]
 
@@ -94,8 +94,8 @@ def test_exceptions_are_kept_once(stream: io.StringIO) -> None:
     record.exc_text = "Traceback: x"
     logging.getLogger("agent.job").handle(record)
     first, second = (json.loads(line) for line in _lines(stream))
-    assert "ValueError: boom" in first["exception"]
-    assert "exception" not in second
+    assert "ValueError: boom" in first["exc_info"]
+    assert "exc_info" not in second
 
 
 def test_configuring_twice_keeps_one_handler_and_quiets_noisy_libraries(
@@ -125,3 +125,42 @@ async def test_what_the_caller_says_stays_out_of_info_logs(
         )
     assert "You said: my card number is 4111 1111" in out.getvalue()
     assert "4111" not in stream.getvalue()
+
+
+def test_json_lines_use_livekits_key_names(stream: io.StringIO) -> None:
+    from livekit.agents.cli.log import JsonFormatter as LiveKitJsonFormatter
+
+    record = logging.LogRecord(
+        "agent.test", logging.WARNING, __file__, 7, "slow %s", ("tool",), None
+    )
+    record.tool = "search"
+    ours = json.loads(configure_logging(level="INFO", fmt="json", stream=stream).format(record))
+    theirs = json.loads(LiveKitJsonFormatter().format(record))
+    assert set(ours) == set(theirs)
+    for key in ("level", "name", "message", "pid", "code.line.number", "tool"):
+        assert ours[key] == theirs[key]
+
+
+def test_livekits_own_handlers_get_the_call_ids_and_lose_the_secrets(
+    stream: io.StringIO,
+) -> None:
+    from livekit.agents.cli.log import JsonFormatter as LiveKitJsonFormatter
+
+    from agent.logging_setup import redact_livekit_logs
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LiveKitJsonFormatter())
+    logging.getLogger().addHandler(handler)
+    redact_livekit_logs(["lk-secret-abcdef"])
+    redact_livekit_logs(["lk-secret-abcdef"])  # the worker can start twice in one process
+    bind_log_fields(room="room-7", job_id="job-7", conversation_id="conv-7")
+    log.warning("token lk-secret-abcdef rejected")
+    (line,) = _lines(stream)
+    entry = json.loads(line)
+    assert entry["message"] == "token [redacted] rejected"
+    assert (entry["room"], entry["job_id"], entry["conversation_id"]) == (
+        "room-7",
+        "job-7",
+        "conv-7",
+    )
+    assert "timestamp" in entry  # still LiveKit's own format

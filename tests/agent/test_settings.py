@@ -259,3 +259,32 @@ def test_every_variable_is_documented() -> None:
     aliases = [info.alias for info in WorkerSettings.model_fields.values() if info.alias]
     undocumented = [alias for alias in aliases if f"| `{alias}` |" not in doc]
     assert undocumented == []
+
+
+def test_env_local_from_lk_app_env_wins_over_env(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("AGENT_NAME=from-env\nLLM_MODEL=gpt-from-env\n")
+    # what `lk app env -w` writes: the project's LiveKit credentials
+    (tmp_path / ".env.local").write_text(
+        "LIVEKIT_URL=wss://demo.livekit.cloud\nLIVEKIT_API_KEY=APIkey\n"
+        "LIVEKIT_API_SECRET=local-secret\nAGENT_NAME=from-env-local\n"
+    )
+    settings = load_settings("console-text")
+    assert settings.livekit_url == "wss://demo.livekit.cloud"
+    assert settings.agent_name == "from-env-local"
+    assert settings.llm_model == "gpt-from-env"
+    assert "local-secret" in settings.secret_values()
+
+
+def test_the_environment_wins_over_both_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("AGENT_NAME=from-env\n")
+    (tmp_path / ".env.local").write_text("AGENT_NAME=from-env-local\n")
+    monkeypatch.setenv("AGENT_NAME", "from-environment")
+    assert load_settings("console-text").agent_name == "from-environment"
+
+
+def test_tracing_endpoints_must_be_http_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, {"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318"})
+    message = _error("console-text")
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:// or https:// URL" in message

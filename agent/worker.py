@@ -1,0 +1,62 @@
+"""The worker in LiveKit Agents' own entry-point shape: a module-level `server`, its
+`rtc_session` entrypoint and `cli.run_app(server)`.
+
+So LiveKit's CLI flows run this file as they run any LiveKit agent:
+
+    python agent/worker.py start | dev | console | download-files
+    python -m livekit.agents start agent/worker.py      # discovers the `server` global
+    lk agent dev                                        # hot reload, built on that discovery
+
+`python -m agent ...` runs this same `server` and adds the text console and the mode
+auto-pick. Settings are read once, when this module is imported (in the main process and
+again in each job process LiveKit starts), from the environment, `.env` and `.env.local`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+if __name__ in ("__main__", "__mp_main__") and not __package__:
+    # `python agent/worker.py` puts agent/ itself first on sys.path, where its modules would
+    # shadow top-level ones; the project root is what the imports below expect.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from livekit.agents import JobContext, Plugin, cli
+
+from agent.logging_setup import redact_livekit_logs
+from agent.model_files import ModelFiles
+from agent.server import JobEntrypoint, new_server
+from agent.settings import SettingsError, WorkerSettings, load_settings
+
+__all__ = ["entrypoint", "server", "settings"]
+
+
+def _settings() -> WorkerSettings:
+    try:
+        # What a mode needs beyond valid values (LiveKit credentials, which LiveKit's own CLI
+        # may pass as flags) is checked by the command that runs the mode.
+        return load_settings("console-text")
+    except SettingsError as exc:
+        sys.stderr.write(f"voice-agent: {exc}\n")
+        raise SystemExit(2) from None
+
+
+settings = _settings()
+server = new_server(settings)
+if threading.current_thread() is threading.main_thread():
+    # LiveKit's `download-files` then fetches the local embedding model too (plugins may only
+    # register on the main thread; a job process importing this file elsewhere needs none).
+    Plugin.register_plugin(ModelFiles(settings))
+server.on("worker_started", lambda: redact_livekit_logs(settings.secret_values()))
+
+
+@server.rtc_session(agent_name=settings.agent_name)
+async def entrypoint(ctx: JobContext) -> None:
+    """One call per job: join, find the caller, build brain and voice session, greet."""
+    await JobEntrypoint(settings)(ctx)
+
+
+if __name__ == "__main__":
+    cli.run_app(server)
