@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
+from livekit.agents import APIConnectionError
 from prometheus_client import CollectorRegistry
 
 from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
+from agent.conversation_key import conversation_key
 from agent.graph_llm import GraphLLM
 from agent.greetings import base_language, greeting
 from agent.metadata import DispatchMetadata
@@ -28,11 +32,19 @@ from agent.tracing import flush_langsmith, langsmith_tracer
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
 from tools.knowledge import knowledge_tools
-from tools.pms import PMS, GuestDesk, build_pms, build_verification_store, pms_tools
+from tools.pms import (
+    PMS,
+    GuestDesk,
+    build_pms,
+    build_verification_store,
+    build_verification_throttle,
+    pms_tools,
+    throttle_policy,
+)
 from workflows.assistant import SPEAKING_NODES, build_assistant_graph
-from workflows.checkpoint import open_checkpointer, redact_url
+from workflows.checkpoint import open_checkpointer, redact_url, turn_lock_for
 from workflows.document_qa import document_qa_tool
-from workflows.thread import conversation_thread_id
+from workflows.turn_lock import TurnLock, TurnLockTimeoutError, TurnLockUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +114,25 @@ async def _open_redis(url: str | None, stack: contextlib.AsyncExitStack) -> aior
     return client
 
 
+def fail_fast(lock: TurnLock) -> TurnLock:
+    """`lock`, with a state store that does not answer (or a turn lock held too long) turned
+    into a final LiveKit error: retrying would keep the caller waiting; the apology comes now."""
+
+    @asynccontextmanager
+    async def hold(thread_id: str) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(lock(thread_id))
+            except (TurnLockUnavailableError, TurnLockTimeoutError) as exc:
+                raise APIConnectionError(str(exc), retryable=False) from exc
+            yield
+
+    def enter(thread_id: str) -> AbstractAsyncContextManager[None]:
+        return hold(thread_id)
+
+    return enter
+
+
 async def build_brain(
     settings: WorkerSettings,
     metadata: DispatchMetadata,
@@ -119,15 +150,31 @@ async def build_brain(
             redis_url=settings.redis_url if redis is not None else None,
             sqlite_path=settings.resolved_checkpoint_sqlite_path,
             ttl=settings.conversation_ttl_s,
+            op_timeout=settings.checkpoint_timeout_s,
+            max_checkpoints=settings.checkpoint_keep,
         )
+    )
+    turn_timeout = settings.llm_timeout_s * 3
+    turn_lock = turn_lock_for(
+        checkpointer,
+        sqlite_path=settings.resolved_checkpoint_sqlite_path,
+        wait_s=turn_timeout + 5.0,
+        timeout_s=settings.checkpoint_timeout_s,
     )
 
     embedder = build_embedder(settings, redis=redis)
-    documents = build_document_store(settings, redis=redis, embedder=embedder)
+    # the worker only reads: ingest runs in the CLI and the worker picks up what it publishes
+    documents = build_document_store(settings, redis=redis, embedder=embedder, read_only=True)
     stack.push_async_callback(documents.aclose)
     pms = build_pms(settings, redis=redis)
     stack.push_async_callback(pms.aclose)
-    desk = GuestDesk(pms, store=build_verification_store(redis))
+    key = conversation_key(metadata, room_name=room_name, caller_identity=caller_identity)
+    desk = GuestDesk(
+        pms,
+        store=build_verification_store(redis),
+        throttle=build_verification_throttle(redis, throttle_policy(settings)),
+        caller=key.caller,
+    )
 
     chat_model = build_chat_model(chat_model_config(settings))
     tools: list[BaseTool] = [
@@ -139,13 +186,7 @@ async def build_brain(
     graph = build_assistant_graph(model=chat_model, tools=tools, checkpointer=checkpointer)
 
     language = base_language(metadata.language or settings.default_language)
-    thread_id = conversation_thread_id(
-        conversation_id=metadata.conversation_id,
-        reservation_code=metadata.reservation_code,
-        guest_name=metadata.guest_name,
-        room=room_name,
-        caller_identity=caller_identity,
-    )
+    thread_id = key.thread_id
     model_provider = provider_name(settings.llm_base_url) if chat_model else "fallback"
     langsmith = langsmith_tracer(settings)
     if langsmith is not None:
@@ -158,8 +199,9 @@ async def build_brain(
         provider=model_provider,
         context=conversation_context(metadata, language),
         tools=tools,
-        turn_timeout=settings.llm_timeout_s * 3,
+        turn_timeout=turn_timeout,
         config={"callbacks": [langsmith]} if langsmith is not None else None,
+        turn_lock=fail_fast(turn_lock) if turn_lock is not None else None,
     )
     stack.push_async_callback(llm.aclose)
     logger.info(

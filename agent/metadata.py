@@ -1,8 +1,11 @@
 """Dispatch metadata: who the caller is and what the conversation is about.
 
 It arrives as one JSON object in the job (`lk dispatch create --metadata '{...}'`, or the
-dispatch embedded in the caller's token) and is completed from the caller's token-set
-participant attributes. Bad input never stops a call: every problem becomes a phrase in the
+dispatch the token server embeds in the caller's token) and is completed from the caller's
+participant attributes. Only the dispatch is trusted to name the conversation and the caller
+(`conversation_id`, `caller_identity`, `caller_key`): attributes can fill context fields,
+never those, and `agent.conversation_key` ignores attribute-filled fields when it picks the
+thread. Bad input never stops a call: every problem becomes a phrase in the
 returned list (the entrypoint logs them as one warning) and the affected fields keep their
 defaults, while the valid ones are kept.
 """
@@ -14,7 +17,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 __all__ = [
     "ATTRIBUTE_FIELDS",
@@ -27,8 +38,9 @@ __all__ = [
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_CONTEXT_BYTES = 4 * 1024
-# Caller attributes may fill these; identity and free-form context come only from the dispatch.
-ATTRIBUTE_FIELDS = ("property_id", "reservation_code", "guest_name", "language", "conversation_id")
+# Caller attributes may fill these; the conversation, identity and free-form context come only
+# from the dispatch.
+ATTRIBUTE_FIELDS = ("property_id", "reservation_code", "guest_name", "language")
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")
 _JSON_TYPE_NAMES = {
@@ -51,8 +63,11 @@ class DispatchMetadata(BaseModel):
     guest_name: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, max_length=35)
     conversation_id: str | None = Field(default=None, max_length=200)
-    caller_identity: str | None = Field(default=None, max_length=256)
+    caller_identity: str | None = Field(default=None, max_length=600)
+    # The token server's opaque key of the verified end user (stable across their tokens).
+    caller_key: str | None = Field(default=None, max_length=128)
     context: dict[str, JsonValue] = Field(default_factory=dict)
+    _from_attributes: frozenset[str] = PrivateAttr(default=frozenset())
 
     @field_validator(
         "property_id",
@@ -61,6 +76,7 @@ class DispatchMetadata(BaseModel):
         "language",
         "conversation_id",
         "caller_identity",
+        "caller_key",
     )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
@@ -82,6 +98,13 @@ class DispatchMetadata(BaseModel):
         if size > MAX_CONTEXT_BYTES:
             raise ValueError(f"{size} bytes, over the {MAX_CONTEXT_BYTES}-byte limit")
         return value
+
+    def from_dispatch(self, name: str) -> str | None:
+        """The field's value if the dispatch set it (None if absent or filled from attributes)."""
+        if name in self._from_attributes:
+            return None
+        value = getattr(self, name)
+        return value if isinstance(value, str) else None
 
     def present_fields(self) -> list[str]:
         """Names of the fields that carry a value; safe to log (no guest data)."""
@@ -168,4 +191,6 @@ def merge_participant_attributes(
         return metadata, []
     parsed, problems = _validate_keeping_good_fields(candidates, "caller attribute")
     updates = {name: getattr(parsed, name) for name in candidates if getattr(parsed, name)}
-    return metadata.model_copy(update=updates), problems
+    merged = metadata.model_copy(update=updates)
+    merged._from_attributes = metadata._from_attributes | frozenset(updates)
+    return merged, problems

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from agent.settings import SettingsError, WorkerSettings
 from tools.pms import PMSConfigError, build_pms
@@ -31,6 +32,22 @@ async def redis_reachable(url: str, *, timeout_s: float = 2.0) -> bool:
         await client.aclose()
 
 
+async def appendonly_disabled(url: str, *, timeout_s: float = 2.0) -> bool:
+    """True when Redis says ``appendonly no``; False when AOF is on or CONFIG is refused
+    (managed Redis often disables it) or the server does not answer."""
+    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        reply = await asyncio.wait_for(client.config_get("appendonly"), timeout_s + 0.5)
+    except ResponseError:
+        return False
+    except (RedisError, OSError, TimeoutError):
+        return False
+    finally:
+        await client.aclose()
+    values: dict[Any, Any] = dict(reply)
+    return values.get(b"appendonly", values.get("appendonly")) in (b"no", "no")
+
+
 async def preflight(settings: WorkerSettings) -> list[str]:
     """Raise `SettingsError` for settings that cannot work; return warnings for what is down."""
     try:
@@ -43,6 +60,11 @@ async def preflight(settings: WorkerSettings) -> list[str]:
         warnings.append(
             f"REDIS_URL ({redact_url(settings.redis_url)}) does not answer: calls will keep "
             "their state in the local SQLite file until it does"
+        )
+    elif settings.redis_url and await appendonly_disabled(settings.redis_url):
+        warnings.append(
+            f"Redis at {redact_url(settings.redis_url)} runs with appendonly no: a Redis "
+            "restart loses recent conversation state; enable AOF (appendonly yes)"
         )
     for warning in warnings:
         logger.warning(warning)

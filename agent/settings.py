@@ -136,6 +136,8 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     default_language: str = Field(default="en", min_length=2, alias="DEFAULT_LANGUAGE")
     conversation_ttl_s: int = Field(default=7 * 24 * 3600, gt=0, alias="CONVERSATION_TTL_S")
     checkpoint_sqlite_path: Path | None = Field(default=None, alias="CHECKPOINT_SQLITE_PATH")
+    checkpoint_keep: int = Field(default=32, ge=8, alias="CHECKPOINT_KEEP")
+    checkpoint_timeout_s: float = Field(default=0.5, gt=0, le=30.0, alias="CHECKPOINT_TIMEOUT_S")
 
     # Operations
     log_level: LogLevel | None = Field(default=None, alias="LOG_LEVEL")

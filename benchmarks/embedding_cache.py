@@ -30,9 +30,9 @@ import redis.asyncio as aioredis
 
 from tools.embeddings import (
     CachedEmbedder,
-    HttpEmbeddingsConfig,
     LRUEmbeddingCache,
     OpenAIEmbedder,
+    OpenAIEmbeddingsConfig,
     RedisEmbeddingCache,
 )
 
@@ -111,7 +111,7 @@ async def run(n: int, latency_s: float) -> None:
     texts = [f"What time is check-out at property number {i}?" for i in range(n)]
     rows: list[tuple[str, list[float]]] = []
     with provider_stub(latency_s) as url, redis_server() as redis_url:
-        config = HttpEmbeddingsConfig(model="text-embedding-3-small", base_url=url)
+        config = OpenAIEmbeddingsConfig(model="text-embedding-3-small", base_url=url)
         provider = OpenAIEmbedder(config)
         await provider.aembed_query("warm-up")
         rows.append(("uncached provider call (anchor)", await timed(provider.aembed_query, texts)))

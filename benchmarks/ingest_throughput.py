@@ -50,8 +50,8 @@ def bare_pipeline(root: Path, chunker: Chunker, embedder: HashingEmbedder) -> in
     )
     files, _ = discover([root])
     total = 0
-    for path in files:
-        document = load_document(path, max_bytes=20_000_000)
+    for found in files:
+        document = load_document(found.path, max_bytes=20_000_000, source=found.source)
         chunks = chunker.split(document)
         vectors = embedder.embed_documents([c.embed_text for c in chunks])
         client.upsert(
@@ -83,8 +83,8 @@ def embed_only(root: Path, chunker: Chunker, embedder: HashingEmbedder) -> tuple
     files, _ = discover([root])
     texts = [
         c.embed_text
-        for path in files
-        for c in chunker.split(load_document(path, max_bytes=20_000_000))
+        for found in files
+        for c in chunker.split(load_document(found.path, max_bytes=20_000_000))
     ]
     t0 = time.perf_counter()
     embedder.embed_documents(texts)

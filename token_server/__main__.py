@@ -13,6 +13,7 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from token_server.connections import connection_cap, protocol_class
 from token_server.factory import create_app
 from token_server.settings import TokenServerSettings
 
@@ -60,12 +61,23 @@ def serve() -> int:
             "get tokens for any identity they name. Never run this in production."
         )
     app = create_app(settings)
+    max_connections = connection_cap(settings.max_connections)
+    if max_connections < settings.max_connections:
+        logger.warning(
+            "TOKEN_MAX_CONNECTIONS=%d lowered to %d to stay under the open-file limit",
+            settings.max_connections,
+            max_connections,
+        )
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools with a read deadline per request and a cap on open connections
+        http=protocol_class(
+            read_timeout_s=settings.read_timeout_s, max_connections=max_connections
+        ),
+        timeout_keep_alive=settings.keepalive_s,
         ws="none",
         lifespan="on",
         access_log=False,
@@ -84,11 +96,14 @@ def serve() -> int:
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
     logger.info(
-        "token server on http://%s:%d (auth: %s; rate limits %s)",
+        "token server on http://%s:%d (auth: %s; rate limits %s; at most %d connections, "
+        "%.0f s to send a request)",
         settings.host,
         settings.port,
         ", ".join(auth_methods(settings)) or "none",
         "in Redis" if settings.redis_url else "in process",
+        max_connections,
+        settings.read_timeout_s,
     )
     server.run()
     return 0 if server.started else 1

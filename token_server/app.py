@@ -33,7 +33,8 @@ from token_server.health import Readiness
 from token_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from token_server.metrics import Metrics
 from token_server.rate_limit import RateLimiter
-from token_server.token_policy import TokenPolicy
+from token_server.static_files import WebPage, same_origin
+from token_server.token_policy import TokenPolicy, end_user_key
 from token_server.token_request import MAX_BODY_BYTES, parse_token_request
 from token_server.webhooks import MAX_WEBHOOK_BYTES, WebhookHandler
 
@@ -63,11 +64,13 @@ class TokenServerApp:
         cors: CorsPolicy,
         ip_limiter: RateLimiter,
         principal_limiter: RateLimiter,
+        app_limiter: RateLimiter,
         webhooks: WebhookHandler,
         readiness: Readiness,
         metrics: Metrics,
         openapi: bytes,
         max_metadata_bytes: int,
+        web_page: WebPage | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -76,6 +79,7 @@ class TokenServerApp:
         self._cors = cors
         self._ip_limiter = ip_limiter
         self._principal_limiter = principal_limiter
+        self._app_limiter = app_limiter
         self._webhooks = webhooks
         self._readiness = readiness
         self.metrics = metrics
@@ -90,6 +94,10 @@ class TokenServerApp:
         self._add("/metrics", {"GET": self._metrics})
         self._add("/openapi.json", {"GET": self._openapi_json})
         self._add("/webhooks/livekit", {"POST": self._webhook})
+        self._web_page = web_page
+        if web_page is not None:
+            for path in web_page.paths:
+                self._add(path, {"GET": web_page.serve})
 
     def _add(self, path: str, handlers: dict[str, Handler]) -> None:
         self._routes[path] = _Route(path, handlers, ", ".join(handlers).encode())
@@ -145,6 +153,8 @@ class TokenServerApp:
                 origin = value
             elif name == b"content-length":
                 content_length = value
+        if self._web_page is not None and same_origin(scope, origin):
+            origin = None  # the page's own request is not cross-origin
         cors = self._cors.response_headers(origin)
         try:
             client = scope.get("client")
@@ -158,7 +168,10 @@ class TokenServerApp:
             except AuthError as exc:
                 self.metrics.auth_failures[exc.reason] += 1
                 raise
-            retry_after = await self._principal_limiter.hit(principal.subject or client_ip)
+            # An app backend speaking for many users has its own, larger budget; each of
+            # its users is then counted like any other end user once the body names them.
+            limiter = self._app_limiter if principal.asserts_users else self._principal_limiter
+            retry_after = await limiter.hit(principal.subject or client_ip)
             if retry_after is not None:
                 self.metrics.rate_limited["principal"] += 1
                 raise _too_many_requests(retry_after)
@@ -170,6 +183,13 @@ class TokenServerApp:
             ):
                 raise HttpError(415, "unsupported_media_type", "send application/json")
             request = parse_token_request(body, max_metadata_bytes=self._max_metadata_bytes)
+            if principal.asserts_users and request.participant_identity is not None:
+                retry_after = await self._principal_limiter.hit(
+                    end_user_key(principal, request.participant_identity)
+                )
+                if retry_after is not None:
+                    self.metrics.rate_limited["user"] += 1
+                    raise _too_many_requests(retry_after)
             response = self._policy.mint(request, principal)
         except HttpError as exc:
             exc.headers += cors

@@ -15,13 +15,19 @@ ContextValue = str | int | float | bool
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller. `subject` is None only for anonymous dev-mode callers."""
+    """An authenticated caller. `subject` is None only for anonymous dev-mode callers.
+
+    `asserts_users` marks an app backend trusted to name its own end users (through
+    `participant_identity`); for every other principal the end user is the principal itself
+    (an OIDC `sub`) or unknown (a plain API key).
+    """
 
     subject: str | None
     method: AuthMethod
     roles: frozenset[str] = frozenset()
     name: str | None = None
     context: Mapping[str, ContextValue] = field(default_factory=dict)
+    asserts_users: bool = False
 
 
 ANONYMOUS = Principal(subject=None, method="anonymous")

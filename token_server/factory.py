@@ -25,6 +25,7 @@ from token_server.rate_limit import (
     RedisRateLimiter,
 )
 from token_server.settings import TokenServerSettings
+from token_server.static_files import WebPage
 from token_server.token_policy import TokenPolicy, TokenPolicyConfig
 from token_server.webhooks import WebhookHandler
 
@@ -74,6 +75,7 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
                 roles=frozenset(entry.roles),
                 name=entry.name,
                 context=dict(entry.context),
+                asserts_users=entry.asserts_users,
             )
             for digest, entry in settings.api_keys.items()
         },
@@ -88,6 +90,7 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
             default_dispatch=settings.default_dispatch,
             publish_sources=tuple(settings.publish_sources),
             room_prefixes={role: tuple(p) for role, p in settings.room_prefixes.items()},
+            client_room_names=settings.allow_client_room_names,
             role_attributes=settings.role_attributes,
             context_keys=frozenset(settings.context_claim_map.values()),
         ),
@@ -125,6 +128,7 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
         cors=CorsPolicy(settings.cors_origins),
         ip_limiter=limiter(settings.ip_rate_limit, "ip"),
         principal_limiter=limiter(settings.rate_limit, "principal"),
+        app_limiter=limiter(settings.app_rate_limit, "app"),
         webhooks=WebhookHandler(WebhookReceiver(TokenVerifier(settings.livekit_api_key, secret))),
         readiness=readiness,
         metrics=metrics,
@@ -132,6 +136,7 @@ def create_app(settings: TokenServerSettings) -> TokenServerApp:
             openapi_document(version=__version__, max_metadata_bytes=settings.max_metadata_bytes)
         ),
         max_metadata_bytes=settings.max_metadata_bytes,
+        web_page=WebPage() if settings.web_page_enabled else None,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )

@@ -15,6 +15,24 @@ from token_server.token_request import (
     MAX_NAME_CHARS,
 )
 
+# The text must hold a JSON object ("" means unset); `contentSchema` describes the object.
+JSON_OBJECT_TEXT_PATTERN = r"^(\s*\{[\s\S]*\}\s*)?$"
+_DISPATCH_METADATA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "conversation_id": {
+            "type": "string",
+            "maxLength": 128,
+            "description": "Your label for a conversation to continue (needs a verified user).",
+        },
+        "language": {"type": "string"},
+        "property_id": {"type": "string"},
+        "reservation_code": {"type": "string"},
+        "guest_name": {"type": "string"},
+        "context": {"type": "object"},
+    },
+    "not": {"anyOf": [{"required": ["caller_identity"]}, {"required": ["caller_key"]}]},
+}
 _NO_CONTROL_CHARS = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*$"
 _JSON = "application/json"
 
@@ -57,9 +75,10 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                     "summary": "Mint a LiveKit access token for the authenticated caller",
                     "description": (
                         "Every field is optional; an empty body gets a fresh room and the "
-                        "default agent dispatch. The identity is always the authenticated "
-                        "subject. Only room_config.agents[] is accepted, and only allow-listed "
-                        "agent names."
+                        "default agent dispatch. The server decides the identity (unique per "
+                        "token, under the authenticated subject), the room (server-named unless "
+                        "configured otherwise) and the conversation key the agent receives. "
+                        "Only room_config.agents[] is accepted, and only allow-listed agent names."
                     ),
                     "security": [{"bearerAuth": []}],
                     "requestBody": {
@@ -84,8 +103,9 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                         "400": _error("The body is not a JSON object"),
                         "401": _error("Missing, malformed, unknown, expired or forged credentials"),
                         "403": _error(
-                            "Forbidden by policy: other identity, room prefix, agent name, "
-                            "room_config field, reserved attribute or metadata key, CORS origin"
+                            "Forbidden by policy: other identity, client-named room, room prefix, "
+                            "agent name, room_config field, reserved attribute or metadata key, "
+                            "conversation label without a verified end user, CORS origin"
                         ),
                         "413": _error(f"The body is larger than {MAX_BODY_BYTES} bytes"),
                         "415": _error("The body is not application/json"),
@@ -225,19 +245,29 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                     "properties": {
                         "room_name": _nullable_string(
                             pattern="^[A-Za-z0-9_.:-]{0,128}$",
-                            description="Room to join; omitted or empty gets a fresh room.",
+                            description=(
+                                "Omit it: the server names a fresh room. A name is accepted only "
+                                "under a prefix your roles allow (TOKEN_ROOM_PREFIXES) or when "
+                                "TOKEN_ALLOW_CLIENT_ROOM_NAMES is on; otherwise 403."
+                            ),
                         ),
                         "participant_identity": _nullable_string(
                             maxLength=MAX_IDENTITY_CHARS,
                             pattern=_NO_CONTROL_CHARS,
-                            description="Must equal the authenticated subject when given.",
+                            description=(
+                                "Your end user's id when your API key has asserts_users; "
+                                "otherwise omit it or send your authenticated subject. The "
+                                "token's identity is this plus a unique suffix."
+                            ),
                         ),
                         "participant_name": _nullable_string(
                             maxLength=MAX_NAME_CHARS, pattern=_NO_CONTROL_CHARS
                         ),
                         "participant_metadata": metadata_text,
                         "participant_attributes": {
-                            "type": ["object", "null"],
+                            # "" means unset, as in protobuf JSON; maxLength binds only strings.
+                            "type": ["object", "null", "string"],
+                            "maxLength": 0,
                             "maxProperties": MAX_ATTRIBUTES,
                             "propertyNames": {"pattern": ATTRIBUTE_KEY_PATTERN},
                             "additionalProperties": {
@@ -246,14 +276,18 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                             },
                             "description": (
                                 f"At most {max_metadata_bytes} bytes in total; keys set from "
-                                "roles and keys starting with lk. are reserved."
+                                "roles, keys the voice agent reads (property_id, "
+                                "reservation_code, guest_name, language, conversation_id, "
+                                "caller_identity, caller_key) and keys starting with lk. are "
+                                "reserved for the server (403)."
                             ),
                         },
                         "room_config": {"$ref": "#/components/schemas/RoomConfig"},
                     },
                 },
                 "RoomConfig": {
-                    "type": ["object", "null"],
+                    "type": ["object", "null", "string"],
+                    "maxLength": 0,
                     "additionalProperties": False,
                     "description": "Only agents[] may be set; any other field is refused (403).",
                     "properties": {
@@ -274,10 +308,17 @@ def openapi_document(*, version: str, max_metadata_bytes: int) -> dict[str, Any]
                         ),
                         "metadata": _nullable_string(
                             maxLength=max_metadata_bytes,
+                            # The server parses the text and refuses (422) anything but an object.
+                            pattern=JSON_OBJECT_TEXT_PATTERN,
                             contentMediaType=_JSON,
+                            contentSchema=_DISPATCH_METADATA,
                             description=(
-                                "A JSON object as a string; merged with server-side context "
-                                "from the caller's claims."
+                                "A JSON object encoded as a string, e.g. "
+                                '\'{"conversation_id":"trip-2","language":"de"}\'; any other '
+                                "JSON text (array, number, string) is refused with 422. Merged "
+                                "with server-side context from the caller's claims; "
+                                "conversation_id is only a label the server binds to your end "
+                                "user, and caller_identity / caller_key are set by the server."
                             ),
                         ),
                     },

@@ -51,6 +51,8 @@ class ApiKeyPrincipal(BaseModel):
     roles: tuple[str, ...] = ()
     name: str | None = Field(default=None, max_length=128)
     context: dict[str, ContextValue] = Field(default_factory=dict)
+    # A backend that authenticates its own users and names them in participant_identity.
+    asserts_users: bool = False
 
     @field_validator("roles")
     @classmethod
@@ -120,6 +122,7 @@ class TokenServerSettings(BaseSettings):
     room_prefixes: Annotated[dict[str, list[str]], NoDecode] = Field(
         default_factory=dict, alias="TOKEN_ROOM_PREFIXES"
     )
+    allow_client_room_names: bool = Field(default=False, alias="TOKEN_ALLOW_CLIENT_ROOM_NAMES")
     role_attributes: Annotated[dict[str, dict[str, str]], NoDecode] = Field(
         default_factory=lambda: {"staff": {"role": "staff"}}, alias="TOKEN_ROLE_ATTRIBUTES"
     )
@@ -135,7 +138,18 @@ class TokenServerSettings(BaseSettings):
     ip_rate_limit: Annotated[RateLimitSpec, NoDecode] = Field(
         default_factory=lambda: RateLimitSpec.parse("120/60s"), alias="TOKEN_IP_RATE_LIMIT"
     )
+    app_rate_limit: Annotated[RateLimitSpec, NoDecode] = Field(
+        default_factory=lambda: RateLimitSpec.parse("3000/60s"), alias="TOKEN_APP_RATE_LIMIT"
+    )
     redis_timeout_s: float = Field(default=0.5, gt=0, le=10, alias="TOKEN_REDIS_TIMEOUT_S")
+
+    # The page to talk to the agent (GET /); unset means on in insecure dev mode, else off
+    web_page: bool | None = Field(default=None, alias="TOKEN_WEB_PAGE")
+
+    # Slow or idle clients
+    read_timeout_s: float = Field(default=10.0, gt=0, le=300, alias="TOKEN_READ_TIMEOUT_S")
+    keepalive_s: int = Field(default=5, ge=1, le=300, alias="TOKEN_KEEPALIVE_S")
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000, alias="TOKEN_MAX_CONNECTIONS")
 
     @field_validator("context_claims", "allowed_agents", "cors_origins", mode="before")
     @classmethod
@@ -147,12 +161,17 @@ class TokenServerSettings(BaseSettings):
     def _sources(cls, value: Any) -> Any:
         return _split_csv(value)
 
+    @field_validator("web_page", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("api_keys", "room_prefixes", "role_attributes", mode="before")
     @classmethod
     def _json(cls, value: Any) -> Any:
         return _load_json(value)
 
-    @field_validator("rate_limit", "ip_rate_limit", mode="before")
+    @field_validator("rate_limit", "ip_rate_limit", "app_rate_limit", mode="before")
     @classmethod
     def _rate(cls, value: Any) -> Any:
         return RateLimitSpec.parse(value) if isinstance(value, str) else value
@@ -236,6 +255,10 @@ class TokenServerSettings(BaseSettings):
     @property
     def auth_configured(self) -> bool:
         return bool(self.api_keys) or self.oidc_jwks_url is not None
+
+    @property
+    def web_page_enabled(self) -> bool:
+        return self.allow_insecure_dev if self.web_page is None else self.web_page
 
     @property
     def resolved_allowed_agents(self) -> tuple[str, ...]:

@@ -1,4 +1,8 @@
-"""`python -m tools.ingest PATH... [--collection NAME] [--prune]`: index documents in Qdrant."""
+"""`python -m tools.ingest PATH... [--prune] [--reembed] [--follow-symlinks]`: index documents.
+
+The only writer of the embedded store: a run builds a new version and publishes it at the end,
+while workers and searches keep reading the previous one.
+"""
 
 from __future__ import annotations
 
@@ -50,12 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m tools.ingest",
         description="Index Markdown, text, HTML and PDF files (and folders) into Qdrant.",
     )
-    parser.add_argument("paths", nargs="+", help="files or folders to ingest")
+    parser.add_argument(
+        "paths", nargs="*", help="files or folders to ingest (optional with --reembed)"
+    )
     parser.add_argument("--collection", help="collection name (default: QDRANT_COLLECTION)")
     parser.add_argument(
         "--prune",
         action="store_true",
-        help="also remove chunks of files under these paths that no longer exist",
+        help="afterwards the collection holds only the documents found under these paths",
+    )
+    parser.add_argument(
+        "--reembed",
+        action="store_true",
+        help="move every stored chunk to the configured embedder (in place), then ingest",
+    )
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also follow symlinks that lead outside the given folders",
     )
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -63,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
+    if not args.paths and not args.reembed:
+        print("error: give the files or folders to ingest (or --reembed)", file=sys.stderr)
+        return EXIT_ERROR
+    if args.prune and not args.paths:
+        print("error: --prune needs the paths the collection should hold", file=sys.stderr)
+        return EXIT_ERROR
     try:
         store = build_document_store(settings, collection=args.collection)
     except EmbeddingsError as exc:
@@ -70,7 +92,13 @@ async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
         return EXIT_ERROR
     progress = ProgressBar(enabled=not args.no_progress)
     try:
-        report = await store.ingest(args.paths, prune=args.prune, progress=progress)
+        report = await store.ingest(
+            args.paths,
+            prune=args.prune,
+            progress=progress,
+            reembed=args.reembed,
+            follow_symlinks=args.follow_symlinks,
+        )
         total = await store.count()
     except DocumentStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

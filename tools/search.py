@@ -54,7 +54,7 @@ async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
         print("error: --k must be at least 1", file=sys.stderr)
         return EXIT_ERROR
     try:
-        store = build_document_store(settings, collection=args.collection)
+        store = build_document_store(settings, collection=args.collection, read_only=True)
     except EmbeddingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -70,6 +70,14 @@ class ToolsSettings(BaseSettings):
         default=25, ge=0, lt=100, alias="PMS_GAP_NIGHT_DISCOUNT_PCT"
     )
     pms_gap_night_max_nights: int = Field(default=3, ge=1, le=14, alias="PMS_GAP_NIGHT_MAX_NIGHTS")
+    # Failed verifications per reservation code / last name, across all conversations
+    pms_verify_code_lock_after: int = Field(
+        default=10, ge=1, le=1000, alias="PMS_VERIFY_CODE_LOCK_AFTER"
+    )
+    pms_verify_name_lock_after: int = Field(
+        default=30, ge=1, le=10_000, alias="PMS_VERIFY_NAME_LOCK_AFTER"
+    )
+    pms_verify_lock_s: float = Field(default=3600.0, ge=1, le=7 * 86_400, alias="PMS_VERIFY_LOCK_S")
 
     @field_validator(
         "redis_url",

@@ -8,6 +8,7 @@ members of a zset have score 0, which makes Redis order them byte-wise: that is 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
 from dataclasses import dataclass
@@ -20,6 +21,18 @@ _END = b"\x00"
 
 Typed = tuple[str, bytes]
 EMPTY_BLOB: Typed = ("empty", b"")
+# A channel value that is a list of messages: the payload is the concatenated message refs.
+MESSAGE_REFS = "lk.msgrefs"
+REF_SIZE = 8
+
+
+def message_ref(encoded_message: bytes) -> bytes:
+    """Content address of one stored message (its id is part of the encoded bytes)."""
+    return hashlib.blake2b(encoded_message, digest_size=REF_SIZE).digest()
+
+
+def split_refs(payload: bytes) -> list[bytes]:
+    return [payload[i : i + REF_SIZE] for i in range(0, len(payload), REF_SIZE)]
 
 
 def frame(data: bytes) -> bytes:
@@ -56,20 +69,33 @@ def decode_typed(data: bytes) -> Typed:
 
 @dataclass(frozen=True, slots=True)
 class ThreadKeys:
-    """The four keys that hold one thread; they share a hash tag, so one Cluster slot."""
+    """The five keys that hold one thread; they share a hash tag, so one Cluster slot.
+
+    `lock` (the cross-process turn lock, `workflows.turn_lock`) shares the tag but is not
+    thread data: deleting or copying a thread leaves it alone.
+    """
 
     checkpoints: bytes
     writes: bytes
     blobs: bytes
     runs: bytes
+    messages: bytes
+    lock: bytes
 
     @classmethod
     def build(cls, prefix: str, thread_id: str) -> ThreadKeys:
         base = f"{prefix}:{{{quote(thread_id, safe='')}}}:".encode()
-        return cls(base + b"checkpoints", base + b"writes", base + b"blobs", base + b"runs")
+        return cls(
+            base + b"checkpoints",
+            base + b"writes",
+            base + b"blobs",
+            base + b"runs",
+            base + b"messages",
+            base + b"lock",
+        )
 
-    def all(self) -> tuple[bytes, bytes, bytes, bytes]:
-        return (self.checkpoints, self.writes, self.blobs, self.runs)
+    def all(self) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+        return (self.checkpoints, self.writes, self.blobs, self.runs, self.messages)
 
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")

@@ -1,7 +1,7 @@
 """A LangGraph checkpointer on plain Redis commands (Redis 6+, Valkey, managed Redis).
 
 Only hashes, sorted sets, pipelines and MULTI/EXEC/WATCH are used: no RedisJSON, no
-RediSearch, no scripts. One thread lives in exactly four keys that share a hash tag
+RediSearch, no scripts. One thread lives in exactly five keys that share a hash tag
 (`T` is the percent-encoded thread id, `P` the key prefix, default ``langgraph``):
 
 ``P:{T}:checkpoints`` (zset, every score 0)
@@ -11,7 +11,11 @@ RediSearch, no scripts. One thread lives in exactly four keys that share a hash 
     are single ZREVRANGEBYLEX / ZRANGEBYLEX calls that return the record itself.
 ``P:{T}:blobs`` (hash)
     ``frame(ns) + frame(channel) + version`` -> serialised channel value. A value is stored
-    once per version and shared by every checkpoint that still has that version.
+    once per version and shared by every checkpoint that still has that version. A list of
+    messages is stored as its message refs only (8 bytes each).
+``P:{T}:messages`` (hash)
+    ``ref`` -> serialised message: each message once, however many checkpoints list it, so
+    a put sends only the messages this process has not stored yet.
 ``P:{T}:writes`` (zset, every score 0)
     ``frame(ns) + checkpoint_id + NUL + frame(task_id) + idx + seq + ...`` -> pending writes,
     read per checkpoint with one range query. Special writes (error, interrupt, ...) replace
@@ -19,8 +23,10 @@ RediSearch, no scripts. One thread lives in exactly four keys that share a hash 
 ``P:{T}:runs`` (zset, every score 0)
     ``frame(run_id) + frame(ns) + checkpoint_id``: which checkpoints a run created.
 
-With a TTL every write (`aput`, `aput_writes`, `acopy_thread`) sets it again on all four keys,
-so a thread disappears as a whole once it has been idle for the TTL.
+With a TTL every write (`aput`, `aput_writes`, `acopy_thread`) sets it again on all five keys,
+so a thread disappears as a whole once it has been idle for the TTL. With `max_checkpoints`
+a thread keeps its newest checkpoints per namespace and older ones are pruned in batches.
+Decoded state is cached per (thread, namespace, channel, version): see `_decoded_cache`.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -65,6 +72,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import WatchError
 
 from workflows import _redis_layout as layout
+from workflows._decoded_cache import DecodedCache, ThreadCache, cacheable
 
 T = TypeVar("T")
 
@@ -88,6 +96,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     Use it from async code (`graph.ainvoke`, `graph.astream`, `await saver.aget_tuple(...)`).
     The sync methods work only from a thread other than the event loop's, like the official
     `AsyncSqliteSaver`. Every Redis round trip is bounded by `timeout` seconds (TimeoutError).
+    `max_checkpoints` bounds the checkpoints kept per thread and namespace (None: all);
+    `cache_threads` is how many threads' decoded state is cached (0: no cache).
     """
 
     def __init__(
@@ -98,8 +108,12 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         key_prefix: str = "langgraph",
         timeout: float | None = 5.0,
         serde: SerializerProtocol | None = None,
+        max_checkpoints: int | None = None,
+        cache_threads: int = _HEAD_CACHE_THREADS,
     ) -> None:
         super().__init__(serde=serde)
+        if max_checkpoints is not None and max_checkpoints < 2:
+            raise ValueError("max_checkpoints must be at least 2 (or None to keep every one)")
         if redis.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisCheckpointSaver needs a client with decode_responses=False")
         if not key_prefix or "{" in key_prefix or "}" in key_prefix:
@@ -111,6 +125,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         self._owns_client = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heads: OrderedDict[str, dict[str, _Head]] = OrderedDict()
+        self._max_checkpoints = max_checkpoints
+        self._cache = DecodedCache(cache_threads)
 
     @classmethod
     def from_url(
@@ -123,6 +139,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         timeout: float | None = 5.0,
         retries: int = 2,
         serde: SerializerProtocol | None = None,
+        max_checkpoints: int | None = None,
+        cache_threads: int = _HEAD_CACHE_THREADS,
     ) -> RedisCheckpointSaver:
         """A saver owning a new `redis.asyncio` client; close it with `aclose()` or `async with`."""
         client = Redis.from_url(
@@ -133,13 +151,25 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries),
             decode_responses=False,
         )
-        saver = cls(client, ttl=ttl, key_prefix=key_prefix, timeout=timeout, serde=serde)
+        saver = cls(
+            client,
+            ttl=ttl,
+            key_prefix=key_prefix,
+            timeout=timeout,
+            serde=serde,
+            max_checkpoints=max_checkpoints,
+            cache_threads=cache_threads,
+        )
         saver._owns_client = True
         return saver
 
     @property
     def redis(self) -> Redis:
         return self._redis
+
+    @property
+    def key_prefix(self) -> str:
+        return self._prefix
 
     async def ping(self) -> None:
         """Round-trip to Redis; raises the client's connection or timeout error."""
@@ -168,9 +198,11 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         thread_id, ns = _thread_and_ns(config)
         wanted_id = get_checkpoint_id(config)
         keys = self._keys(thread_id)
+        cache = self._cache.thread(thread_id)
         head = self._head(thread_id, ns)
         if head is not None and wanted_id not in (None, head.checkpoint_id):
             head = None
+        guessed = [] if head is None else self._uncached_fields(cache, ns, head.versions)
 
         pipe = self._redis.pipeline(transaction=False)
         if wanted_id is None:
@@ -183,8 +215,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             pipe.zrangebylex(
                 keys.writes, *layout.prefix_range(layout.checkpoint_prefix(ns, head.checkpoint_id))
             )
-            if head.fields:
-                pipe.hmget(keys.blobs, head.fields)
+            if guessed:
+                pipe.hmget(keys.blobs, guessed)
         replies = await self._io(pipe.execute())
         if not replies[0]:
             return None
@@ -197,13 +229,18 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             and head.checkpoint_id == stored.checkpoint_id
             and head.versions == versions
         ):
-            writes, blobs = replies[1], (replies[2] if head.fields else [])
+            writes = replies[1]
+            blobs = dict(zip(guessed, replies[2], strict=True)) if guessed else {}
         else:
+            # another worker moved the thread on (or nothing was known): read what is missing
             head = _make_head(stored.checkpoint_id, ns, versions)
-            [(writes, blobs)] = await self._fetch_writes_and_blobs(keys, [(stored, head.fields)])
+            fields = self._uncached_fields(cache, ns, versions)
+            [(writes, found)] = await self._fetch_writes_and_blobs(keys, [(stored, fields)])
+            blobs = dict(zip(fields, found, strict=True))
         if wanted_id is None:
             self._remember_head(thread_id, ns, head)
-        return self._to_tuple(thread_id, stored, checkpoint, head.versions, blobs, writes)
+        [values] = await self._channel_values(keys, cache, [(ns, versions, blobs)])
+        return self._to_tuple(thread_id, stored, checkpoint, values, writes)
 
     async def alist(
         self,
@@ -294,21 +331,30 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         if not page:
             return []
         keys = self._keys(thread_id)
+        cache = self._cache.thread(thread_id)
         decoded = [(stored, self.serde.loads_typed(stored.checkpoint)) for stored in page]
         requests = [
-            (
-                stored,
-                [
-                    layout.blob_field(stored.checkpoint_ns, ch, v)
-                    for ch, v in cp["channel_versions"].items()
-                ],
-            )
+            (stored, self._uncached_fields(cache, stored.checkpoint_ns, cp["channel_versions"]))
             for stored, cp in decoded
         ]
         loaded = await self._fetch_writes_and_blobs(keys, requests)
+        values = await self._channel_values(
+            keys,
+            cache,
+            [
+                (
+                    stored.checkpoint_ns,
+                    cp["channel_versions"],
+                    dict(zip(fields, found, strict=True)),
+                )
+                for (stored, cp), (_, fields), (_, found) in zip(
+                    decoded, requests, loaded, strict=True
+                )
+            ],
+        )
         return [
-            self._to_tuple(thread_id, stored, cp, cp["channel_versions"], blobs, writes)
-            for (stored, cp), (writes, blobs) in zip(decoded, loaded, strict=True)
+            self._to_tuple(thread_id, stored, cp, vals, writes)
+            for (stored, cp), (writes, _), vals in zip(decoded, loaded, values, strict=True)
         ]
 
     async def _fetch_writes_and_blobs(
@@ -324,22 +370,82 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         replies = iter(await self._io(pipe.execute()))
         return [(next(replies), next(replies) if fields else []) for _, fields in requests]
 
+    def _uncached_fields(
+        self, cache: ThreadCache | None, ns: str, versions: ChannelVersions
+    ) -> list[bytes]:
+        """Blob fields of the channel versions the decoded cache cannot answer."""
+        return [
+            layout.blob_field(ns, channel, version)
+            for channel, version in versions.items()
+            if cache is None or (ns, channel, str(version)) not in cache.values
+        ]
+
+    async def _channel_values(
+        self,
+        keys: layout.ThreadKeys,
+        cache: ThreadCache | None,
+        wanted: list[tuple[str, ChannelVersions, dict[bytes, bytes | None]]],
+    ) -> list[dict[str, Any]]:
+        """Decoded channel values of several checkpoints: from the cache, the blobs read,
+        and (one more round trip, only for messages not seen before) the messages hash."""
+        results: list[dict[str, Any]] = []
+        pending: list[tuple[dict[str, Any], str, tuple[str, str, str], list[bytes]]] = []
+        missing: set[bytes] = set()
+        for ns, versions, blobs in wanted:
+            values: dict[str, Any] = {}
+            for channel, version in versions.items():
+                key = (ns, channel, str(version))
+                if cache is not None:
+                    hit, value = cache.get_value(key)
+                    if hit:
+                        values[channel] = value
+                        continue
+                blob = blobs.get(layout.blob_field(ns, channel, version))
+                if blob is None:
+                    continue
+                kind, payload = layout.decode_typed(blob)
+                if kind == layout.EMPTY_BLOB[0]:
+                    continue
+                if kind == layout.MESSAGE_REFS:
+                    refs = layout.split_refs(payload)
+                    missing.update(r for r in refs if cache is None or r not in cache.by_ref)
+                    pending.append((values, channel, key, refs))
+                    continue
+                values[channel] = self.serde.loads_typed((kind, payload))
+                if cache is not None and cacheable(values[channel]):
+                    cache.put_value(key, values[channel])
+            results.append(values)
+        if not pending:
+            return results
+        fetched: dict[bytes, BaseMessage] = {}
+        if missing:
+            order = sorted(missing)
+            found = cast(
+                list[bytes | None], await self._io(self._redis.hmget(keys.messages, order))
+            )
+            for ref, data in zip(order, found, strict=True):
+                if data is None:
+                    raise RuntimeError(f"stored message {ref.hex()} is missing from the thread")
+                message = self.serde.loads_typed(layout.decode_typed(data))
+                fetched[ref] = message
+                if cache is not None:
+                    cache.remember_message(ref, message)
+        for values, channel, key, refs in pending:
+            messages = [fetched[r] if r in fetched else cache.by_ref[r] for r in refs]  # type: ignore[union-attr]
+            values[channel] = messages
+            if cache is not None:
+                cache.put_value(key, messages)
+                values[channel] = list(messages)
+        return results
+
     def _to_tuple(
         self,
         thread_id: str,
         stored: layout.StoredCheckpoint,
         checkpoint: Checkpoint,
-        versions: ChannelVersions,
-        blobs: Sequence[bytes | None],
+        values: dict[str, Any],
         writes: Sequence[bytes],
     ) -> CheckpointTuple:
-        values: dict[str, Any] = {}
-        for channel, blob in zip(versions, blobs, strict=True):
-            if blob is None:
-                continue
-            typed = layout.decode_typed(blob)
-            if typed[0] != layout.EMPTY_BLOB[0]:
-                values[channel] = self.serde.loads_typed(typed)
         ns = stored.checkpoint_ns
         return CheckpointTuple(
             config=_config(thread_id, ns, stored.checkpoint_id),
@@ -386,14 +492,25 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             checkpoint=self.serde.dumps_typed(skeleton),
             metadata=self.serde.dumps_typed(full_metadata),
         )
-        blobs = {
-            layout.blob_field(ns, channel, version): layout.encode_typed(
-                self.serde.dumps_typed(values[channel]) if channel in values else layout.EMPTY_BLOB
-            )
-            for channel, version in new_versions.items()
-        }
+        cache = self._cache.thread(thread_id)
+        blobs: dict[bytes, bytes] = {}
+        messages: dict[bytes, bytes] = {}
+        message_lists: set[str] = set()
+        for channel, version in new_versions.items():
+            field = layout.blob_field(ns, channel, version)
+            value = values.get(channel)
+            refs = self._store_messages(cache, value, messages) if channel in values else None
+            if channel not in values:
+                blobs[field] = layout.encode_typed(layout.EMPTY_BLOB)
+            elif refs is not None:
+                message_lists.add(channel)
+                blobs[field] = layout.encode_typed((layout.MESSAGE_REFS, b"".join(refs)))
+            else:
+                blobs[field] = layout.encode_typed(self.serde.dumps_typed(value))
         keys = self._keys(thread_id)
         pipe = self._redis.pipeline(transaction=True)
+        if messages:
+            pipe.hset(keys.messages, mapping=messages)  # type: ignore[arg-type]
         if blobs:
             pipe.hset(keys.blobs, mapping=blobs)  # type: ignore[arg-type]
         pipe.zremrangebylex(
@@ -404,12 +521,20 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         if run_id is not None:
             pipe.zadd(keys.runs, {layout.encode_run(str(run_id), ns, checkpoint_id): 0})
         self._refresh_ttl(pipe, keys)
-        await self._io(pipe.execute())
+        if self._max_checkpoints is not None:
+            pipe.zlexcount(keys.checkpoints, *layout.prefix_range(layout.ns_prefix(ns)))
+        replies = await self._io(pipe.execute())
 
+        if cache is not None:
+            for channel, version in new_versions.items():
+                if channel in message_lists or (channel in values and cacheable(values[channel])):
+                    cache.put_value((ns, channel, str(version)), values[channel])
         cached = self._head(thread_id, ns)
         if cached is None or checkpoint_id >= cached.checkpoint_id:
             versions = dict(checkpoint["channel_versions"])
             self._remember_head(thread_id, ns, _make_head(checkpoint_id, ns, versions))
+        if self._max_checkpoints is not None and replies[-1] > self._prune_threshold():
+            await self._remove_checkpoints(thread_id, self._beyond_newest(self._max_checkpoints))
         return {
             "configurable": {
                 "thread_id": configurable["thread_id"],
@@ -417,6 +542,40 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                 "checkpoint_id": checkpoint_id,
             }
         }
+
+    def _store_messages(
+        self,
+        cache: ThreadCache | None,
+        messages: Any,
+        new: dict[bytes, bytes],
+    ) -> list[bytes] | None:
+        """Refs of a list of messages, the ones not stored by this process yet added to `new`;
+        None when `messages` is not a non-empty list of messages (stored as one blob)."""
+        if type(messages) is not list or not messages:
+            return None
+        refs: list[bytes] = []
+        known = cache.by_object if cache is not None else {}
+        for message in messages:
+            hit = known.get(id(message))
+            if hit is not None and hit[0] is message:
+                refs.append(hit[1])
+                continue
+            if not isinstance(message, BaseMessage):
+                return None
+            data = layout.encode_typed(self.serde.dumps_typed(message))
+            ref = layout.message_ref(data)
+            new[ref] = data
+            if cache is not None:
+                cache.remember_message(ref, message)
+            refs.append(ref)
+        if cache is not None:
+            cache.trim_messages(messages, refs)
+        return refs
+
+    def _prune_threshold(self) -> int:
+        # prune in batches: one WATCH round every few puts, not on every put
+        limit = cast(int, self._max_checkpoints)
+        return limit + max(2, limit // 2)
 
     async def aput_writes(
         self,
@@ -460,6 +619,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         thread_id = str(thread_id)
         await self._io(self._redis.delete(*self._keys(thread_id).all()))
         self._heads.pop(thread_id, None)
+        self._cache.drop(thread_id)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, write and blob of a thread; same ids are overwritten."""
@@ -471,7 +631,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         read.zrange(source.writes, 0, -1)
         read.hgetall(source.blobs)
         read.zrange(source.runs, 0, -1)
-        checkpoints, writes, blobs, runs = await self._io(read.execute())
+        read.hgetall(source.messages)
+        checkpoints, writes, blobs, runs, messages = await self._io(read.execute())
         if not checkpoints:
             return
         pipe = self._redis.pipeline(transaction=True)
@@ -487,9 +648,12 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             pipe.hset(target.blobs, mapping=blobs)
         if runs:
             pipe.zadd(target.runs, dict.fromkeys(runs, 0))
+        if messages:
+            pipe.hset(target.messages, mapping=messages)
         self._refresh_ttl(pipe, target)
         await self._io(pipe.execute())
         self._heads.pop(str(target_thread_id), None)
+        self._cache.drop(str(target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """`"delete"` drops the threads; `"keep_latest"` keeps the newest checkpoint per namespace.
@@ -556,6 +720,12 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                     }
                     fields = _members(await self._io(pipe.hkeys(keys.blobs)))
                     orphans = [f for f in fields if f not in referenced]
+                    stale_messages = await self._unreferenced_messages(
+                        pipe,
+                        keys,
+                        [f for f in fields if f in referenced],
+                        self._newest_fields(records),
+                    )
                     stale_runs = [
                         m
                         for m in _members(await self._io(pipe.zrange(keys.runs, 0, -1)))
@@ -568,16 +738,82 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                         pipe.zremrangebylex(keys.writes, *bounds)
                     if orphans:
                         pipe.hdel(keys.blobs, *orphans)
+                    if stale_messages:
+                        pipe.hdel(keys.messages, *stale_messages)
                     if stale_runs:
                         pipe.zrem(keys.runs, *stale_runs)
                     await self._io(pipe.execute())
                 except WatchError:
                     continue
             self._heads.pop(thread_id, None)
+            if stale_messages and (cache := self._cache.thread(thread_id)) is not None:
+                cache.forget(stale_messages)
             return
         raise RuntimeError(
             f"thread {thread_id!r} kept changing while checkpoints were being removed; retry later"
         )
+
+    def _newest_fields(self, records: list[layout.StoredCheckpoint]) -> list[bytes]:
+        """Blob fields of the newest checkpoint's channel values (empty without checkpoints)."""
+        if not records:
+            return []
+        newest = max(records, key=lambda r: r.checkpoint_id)
+        versions = self.serde.loads_typed(newest.checkpoint)["channel_versions"]
+        return [layout.blob_field(newest.checkpoint_ns, ch, v) for ch, v in versions.items()]
+
+    async def _unreferenced_messages(
+        self,
+        pipe: Pipeline,
+        keys: layout.ThreadKeys,
+        kept_fields: list[bytes],
+        newest_fields: list[bytes],
+    ) -> list[bytes]:
+        """Stored messages that no kept blob refers to any more.
+
+        Only worth reading every kept list when the hash clearly outgrew the thread: a call
+        mostly appends, so this runs rarely (after barge-in rewrites and rewinds piled up).
+        """
+        stored_count = cast(int, await self._io(pipe.hlen(keys.messages)))
+        if not stored_count:
+            return []
+        newest: list[bytes | None] = []
+        if newest_fields:
+            newest = cast(list[bytes | None], await self._io(pipe.hmget(keys.blobs, newest_fields)))
+        longest = max((_ref_count(blob) for blob in newest), default=0)
+        if stored_count <= 2 * longest + 64:
+            return []
+        referenced: set[bytes] = set()
+        for start in range(0, len(kept_fields), _LIST_PAGE):
+            chunk = kept_fields[start : start + _LIST_PAGE]
+            for blob in cast(list[bytes | None], await self._io(pipe.hmget(keys.blobs, chunk))):
+                if blob is None:
+                    continue
+                kind, payload = layout.decode_typed(blob)
+                if kind == layout.MESSAGE_REFS:
+                    referenced.update(layout.split_refs(payload))
+        stored = _members(await self._io(pipe.hkeys(keys.messages)))
+        return [ref for ref in stored if ref not in referenced]
+
+    def _beyond_newest(self, keep: int) -> _Selector:
+        """Selects all but the newest `keep` checkpoints of each namespace (and what a
+        `DeltaChannel` of the newest one is rebuilt from)."""
+
+        async def select(
+            records: list[layout.StoredCheckpoint], pipe: Pipeline, keys: layout.ThreadKeys
+        ) -> set[tuple[str, str]]:
+            by_ns: dict[str, dict[str, layout.StoredCheckpoint]] = {}
+            for record in records:
+                by_ns.setdefault(record.checkpoint_ns, {})[record.checkpoint_id] = record
+            doomed: set[tuple[str, str]] = set()
+            for ns, checkpoints in by_ns.items():
+                if len(checkpoints) <= keep:
+                    continue
+                kept = set(sorted(checkpoints)[-keep:])
+                kept |= await self._delta_chain(ns, checkpoints, pipe, keys)
+                doomed.update((ns, cid) for cid in checkpoints if cid not in kept)
+            return doomed
+
+        return select
 
     async def _prunable(
         self, records: list[layout.StoredCheckpoint], pipe: Pipeline, keys: layout.ThreadKeys
@@ -752,6 +988,13 @@ def _select(found: set[tuple[str, str]]) -> _Selector:
         return found & {(r.checkpoint_ns, r.checkpoint_id) for r in records}
 
     return select
+
+
+def _ref_count(blob: bytes | None) -> int:
+    if blob is None:
+        return 0
+    kind, payload = layout.decode_typed(blob)
+    return len(payload) // layout.REF_SIZE if kind == layout.MESSAGE_REFS else 0
 
 
 def _ttl_ms(ttl: float | timedelta | None) -> int | None:

@@ -121,6 +121,11 @@ def build_offer_workflow(
                 "I'm sorry, that didn't match either, and I can't try again on this call. "
                 "Please contact the team directly."
             )
+        if result.outcome == "wait":
+            return {"verified": False} | _say(
+                "There have been several unsuccessful attempts for those details, so I have "
+                "to pause a moment. Let's try once more shortly."
+            )
         return {"verified": False} | _say(
             "That code and last name didn't match a booking. Let's try once more."
         )

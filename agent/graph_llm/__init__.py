@@ -8,25 +8,33 @@ The package imports only langgraph, langchain-core and livekit-agents, so it can
 into another worker on its own. See docs/graph-llm.md.
 """
 
+from .builders import default_speaking_nodes, node_names, recognise_builder
 from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
-from .interrupts import interrupt_question
+from .interrupts import interrupt_question, resume_value
 from .llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM, GraphLLMStream, side_effecting_tools
 from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node
+from .turn import FLUSH_EVENT, SAY_EVENT
 
 __all__ = [
     "DEFAULT_APOLOGY",
     "DEFAULT_FILLER",
+    "FLUSH_EVENT",
     "FLUSH_MARKER",
+    "SAY_EVENT",
     "GraphLLM",
     "GraphLLMEvent",
     "GraphLLMStream",
     "ToolFinished",
     "ToolStarted",
     "TurnLatency",
+    "default_speaking_nodes",
     "flush_chunk",
     "graph_llm_node",
     "interrupt_question",
+    "node_names",
+    "recognise_builder",
+    "resume_value",
     "side_effecting_tools",
     "to_api_error",
 ]

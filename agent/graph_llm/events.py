@@ -10,6 +10,8 @@ The callback handler below turns LangChain's tool callbacks into those events.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,9 +100,12 @@ class _RunningTool:
 
 
 class ToolEventHandler(BaseCallbackHandler):
-    """LangChain callback handler reporting tool starts and finishes of one graph run."""
+    """LangChain callback handler reporting tool starts and finishes of one graph run.
 
-    # inline on the event loop: the sinks touch the LiveKit stream, which is not thread-safe
+    Create it on the event loop. Sync tools and sync nodes report from worker threads;
+    their events are handed to the loop, because the sinks touch the LiveKit stream.
+    """
+
     run_inline = True
 
     def __init__(
@@ -115,6 +120,15 @@ class ToolEventHandler(BaseCallbackHandler):
         self._on_started = on_started
         self._on_finished = on_finished
         self._running: dict[UUID, _RunningTool] = {}
+        self._lock = threading.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+
+    def _deliver(self, callback: Callable[[Any], None], event: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            callback(event)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(callback, event)
 
     # LangChain gates tool callbacks on `ignore_agent`, so that one stays False
     @property
@@ -161,15 +175,17 @@ class ToolEventHandler(BaseCallbackHandler):
             args_summary=summarize_args(inputs if inputs is not None else input_str),
             started=time.perf_counter(),
         )
-        self._running[run_id] = running
-        self._on_started(
+        with self._lock:
+            self._running[run_id] = running
+        self._deliver(
+            self._on_started,
             ToolStarted(
                 name=name,
                 call_id=call_id,
                 args_summary=running.args_summary,
                 thread_id=self._thread_id,
                 started_at=time.time(),
-            )
+            ),
         )
 
     def on_tool_end(
@@ -190,10 +206,12 @@ class ToolEventHandler(BaseCallbackHandler):
         self._finish(run_id, ok=False, error=_clip(f"{type(error).__name__}: {error}"))
 
     def _finish(self, run_id: UUID, *, ok: bool, error: str | None) -> None:
-        running = self._running.pop(run_id, None)
+        with self._lock:
+            running = self._running.pop(run_id, None)
         if running is None:
             return
-        self._on_finished(
+        self._deliver(
+            self._on_finished,
             ToolFinished(
                 name=running.name,
                 call_id=running.call_id,
@@ -202,7 +220,7 @@ class ToolEventHandler(BaseCallbackHandler):
                 duration=time.perf_counter() - running.started,
                 ok=ok,
                 error=error,
-            )
+            ),
         )
 
 

@@ -14,10 +14,12 @@ APIErrors. See docs/graph-llm.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, get_type_hints
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, cast, get_type_hints
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -34,9 +36,15 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
+from .builders import (
+    check_messages_channel,
+    default_speaking_nodes,
+    may_write_custom_stream,
+    validate_speaking_nodes,
+)
 from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
-from .speech import flush_chunk
+from .speech import GraphFlush
 from .turn import GraphTurn, ThreadMemory, TurnOptions
 
 __all__ = [
@@ -102,7 +110,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         graph: PregelProtocol[Any, Any, Any, Any],
         *,
         thread_id: str,
-        speaking_nodes: Sequence[str] = ("model",),
+        speaking_nodes: Sequence[str] | None = None,
         model: str | None = None,
         provider: str | None = None,
         context: Mapping[str, Any] | None = None,
@@ -113,6 +121,8 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         apology_text: str | None = DEFAULT_APOLOGY,
         turn_timeout: float = 30.0,
         state_timeout: float = 5.0,
+        turn_lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
+        node_speech: bool | None = None,
     ) -> None:
         """
         Args:
@@ -120,7 +130,9 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
                 checkpointer (the thread lives there).
             thread_id: the conversation's thread; settable later (``/reset``).
             speaking_nodes: nodes whose AI text is spoken; ``"parent/child"`` names a node
-                inside a subgraph, a bare parent name speaks its whole subgraph.
+                inside a subgraph, a bare parent name speaks its whole subgraph. None picks
+                them for the builders GraphLLM recognises (create_agent, create_react_agent,
+                langgraph-supervisor, langgraph-swarm) or a node called ``model``.
             model, provider: reported to LiveKit metrics; discovered from the graph's chat
                 model calls when not given.
             context: initial conversation facts sent to a graph with a ``context`` key.
@@ -133,6 +145,11 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
                 lets a FallbackAdapter take over.
             turn_timeout: seconds one graph run may take.
             state_timeout: seconds a checkpointer read or rewind may take.
+            turn_lock: ``turn_lock(thread_id)`` is entered around each turn (read, run,
+                write), e.g. a lock shared by every process serving the conversation.
+            node_speech: listen to LangGraph's custom stream for ``graph_llm.say`` /
+                ``graph_llm.flush`` events; None turns it on when a node's code uses
+                ``get_stream_writer`` or takes a ``writer`` argument.
         """
         super().__init__()
         checkpointer = getattr(graph, "checkpointer", None)
@@ -141,18 +158,21 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         input_keys = _input_keys(graph)
         if "messages" not in input_keys:
             raise ValueError("GraphLLM needs a graph whose input has a 'messages' key")
-        if not speaking_nodes:
-            raise ValueError("speaking_nodes must name at least one node")
+        check_messages_channel(graph)
+        speaking = validate_speaking_nodes(
+            graph, default_speaking_nodes(graph) if speaking_nodes is None else speaking_nodes
+        )
         self._graph = graph
         self._checkpointer: BaseCheckpointSaver[Any] = checkpointer
         self._options = TurnOptions(
-            speaking_nodes=tuple(speaking_nodes),
+            speaking_nodes=speaking,
             input_keys=input_keys,
             slow_tool_threshold=slow_tool_threshold,
             filler_text=filler_text,
             turn_timeout=turn_timeout,
             state_timeout=state_timeout,
             config=config or {},
+            node_speech=may_write_custom_stream(graph) if node_speech is None else node_speech,
         )
         self._apology_text = apology_text
         self._model = model
@@ -163,6 +183,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         self._side_effecting = side_effecting_tools(graph, tools)
         self._memory = ThreadMemory(thread_id=thread_id)
         self._turn_lock = asyncio.Lock()
+        self._thread_lock = turn_lock or (lambda _thread_id: contextlib.nullcontext())
         self._last_latency: TurnLatency | None = None
         self._warned_tools = False
 
@@ -281,7 +302,7 @@ class GraphLLMStream(llm.LLMStream):
         owner = self._graph_llm
         turn = owner._new_turn(self, self._requested_at)
         try:
-            async with owner._turn_lock:
+            async with owner._turn_lock, owner._thread_lock(turn.record.thread_id):
                 await turn.run()
         except Exception as exc:
             error = to_api_error(exc)
@@ -309,7 +330,8 @@ class GraphLLMStream(llm.LLMStream):
         )
 
     def flush(self, chunk_id: str) -> None:
-        self._event_ch.send_nowait(flush_chunk(chunk_id))
+        # duck-types a ChatChunk for every reader; LiveKit's pipeline flushes TTS on it
+        self._event_ch.send_nowait(cast(llm.ChatChunk, GraphFlush(chunk_id)))
 
     def usage(self, chunk_id: str, usage: llm.CompletionUsage) -> None:
         self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, usage=usage))

@@ -19,12 +19,16 @@ from livekit.agents.voice import Agent, ModelSettings
 
 __all__ = [
     "FLUSH_MARKER",
+    "GraphFlush",
     "SpeechFilter",
     "UsageTally",
     "flush_chunk",
     "graph_llm_node",
+    "is_handoff",
     "speech_segments",
 ]
+
+_HANDOFF_BACK = "__is_handoff_back"  # langgraph-supervisor's marker on its handoff messages
 
 FLUSH_MARKER = "graph_llm_flush"
 """`ChoiceDelta.extra` key of a content-less chunk marking a point where speech should be
@@ -62,8 +66,29 @@ class SpeechFilter:
         """The text of `message` that may reach TTS ("" for anything else)."""
         if not isinstance(message, AIMessage) or not self.is_speaking(metadata):
             return ""
+        if is_handoff(message):
+            return ""
         # `.text` keeps only text blocks: tool-call argument chunks carry none
         return str(message.text)
+
+
+def is_handoff(message: AIMessage) -> bool:
+    """A multi-agent framework's own bookkeeping message ("Transferring back to ...")."""
+    return bool((message.response_metadata or {}).get(_HANDOFF_BACK))
+
+
+class GraphFlush(FlushSentinel):
+    """A flush point that LiveKit's voice pipeline obeys as a `FlushSentinel` while every
+    other reader of an LLM stream (collect, FallbackAdapter, metrics) sees an empty chunk."""
+
+    delta: llm.ChoiceDelta | None = None
+    usage: llm.CompletionUsage | None = None
+
+    def __init__(self, chunk_id: str) -> None:
+        self.id = chunk_id
+
+    def has_response(self) -> bool:
+        return False
 
 
 class UsageTally:

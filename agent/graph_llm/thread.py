@@ -27,6 +27,7 @@ __all__ = [
     "heard_corrections",
     "instructions_text",
     "to_langchain",
+    "turn_instructions",
 ]
 
 # LiveKit's ids for the agent instructions messages ("lk.agent_task.instructions[.dynamic]")
@@ -75,6 +76,23 @@ def instructions_text(chat_ctx: llm.ChatContext) -> str | None:
     return "\n\n".join(t for t in leading if t) or None
 
 
+def _trailing_system(items: Sequence[llm.ChatMessage]) -> int:
+    """Index where the system items after the last user/assistant item begin."""
+    end = len(items)
+    while end > 0 and items[end - 1].role in ("system", "developer"):
+        end -= 1
+    return end
+
+
+def turn_instructions(chat_ctx: llm.ChatContext) -> str | None:
+    """Instructions LiveKit appended for this reply only (``generate_reply(instructions=)``)."""
+    items = chat_ctx.messages()
+    if not any(m.role in ("user", "assistant") for m in items):
+        return None
+    trailing = [m for m in items[_trailing_system(items) :] if not _is_instructions(m)]
+    return "\n\n".join(t for t in (_text(m) for m in trailing) if t) or None
+
+
 def _conversation(chat_ctx: llm.ChatContext) -> list[llm.ChatMessage]:
     items = chat_ctx.messages()
     start = 0
@@ -82,13 +100,24 @@ def _conversation(chat_ctx: llm.ChatContext) -> list[llm.ChatMessage]:
         # untagged leading system items are the instructions, sent separately
         while start < len(items) and items[start].role in ("system", "developer"):
             start += 1
+    if any(m.role in ("user", "assistant") for m in items):
+        # trailing system items are one reply's instructions, never thread history
+        items = items[: _trailing_system(items)]
     return [m for m in items[start:] if m.role in _ROLES and not _is_instructions(m) and _text(m)]
 
 
 def conversation_delta(
-    chat_ctx: llm.ChatContext, known_ids: Collection[str], *, history_floor: bool
+    chat_ctx: llm.ChatContext,
+    known_ids: Collection[str],
+    *,
+    history_floor: bool,
+    answer_items: int = 1,
 ) -> ChatDelta:
     """Split LiveKit's history into the answer to the last known turn and what is new.
+
+    One LiveKit reply is one assistant item, so at most `answer_items` assistant items
+    after the last known user line are its answer; later ones (``session.say()`` lines)
+    are new.
 
     With `history_floor` (a thread that just replaced another one mid-call) nothing before
     the last assistant item counts as new: the old thread's history stays with it.
@@ -99,7 +128,11 @@ def conversation_delta(
         cursor = last_known + 1
         answer: list[llm.ChatMessage] = []
         if items[last_known].role == "user":
-            while cursor < len(items) and items[cursor].role == "assistant":
+            while (
+                cursor < len(items)
+                and items[cursor].role == "assistant"
+                and len(answer) < answer_items
+            ):
                 answer.append(items[cursor])
                 cursor += 1
         return ChatDelta(anchor_id=items[last_known].id, answer=answer, new=items[cursor:])

@@ -341,3 +341,11 @@ def spoken(result: Any) -> str:
         assert event.item.role == "assistant"
         texts.append((event.item.text_content or "").strip())
     return " ".join(texts)
+
+
+def add_transcript(chat_ctx: Any, text: str) -> None:
+    """Add a user line the way LiveKit's preemptive generation builds it: from STT, with the
+    transcript's confidence (typed lines have none)."""
+    from livekit.agents import llm
+
+    chat_ctx.insert(llm.ChatMessage(role="user", content=[text], transcript_confidence=0.9))

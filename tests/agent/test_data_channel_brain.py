@@ -20,6 +20,7 @@ from agent.commands.settings import DataChannelConfig
 from agent.data_channel import DataChannel, attach_data_channel
 from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
+from tools.documents import build_document_store
 from workflows.registry import build_workflow_registry
 
 CALLER = "guest-7"
@@ -44,7 +45,10 @@ async def wired(
         brain = await build_brain(
             settings, DispatchMetadata(), room_name="room-9", caller_identity=CALLER, stack=stack
         )
-        await brain.documents.ingest([docs])
+        # the worker only reads; the ingest CLI's store publishes and the brain picks it up
+        writer = build_document_store(settings)
+        await writer.ingest([docs])
+        await writer.aclose()
         room = FakeRoom()
         room.join(FakeParticipant(CALLER))
         room.join(FakeParticipant("desk-1", {"role": "staff"}))

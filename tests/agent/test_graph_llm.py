@@ -34,6 +34,7 @@ from tests.agent.graph_fakes import (
     ROUTER_SECRET,
     TOOL_SECRET,
     ScriptedChatModel,
+    add_transcript,
     build_fallback_graph,
     build_recording_graph,
     build_router_graph,
@@ -251,7 +252,7 @@ async def test_cancelled_speculative_run_leaves_the_thread_unchanged() -> None:
 
         # LiveKit's preemptive generation: the LLM runs before the turn is final...
         guess = agent.chat_ctx.copy()
-        guess.add_message(role="user", content="What does a double cost?")
+        add_transcript(guess, "What does a double cost?")
         stream = graph_llm.chat(chat_ctx=guess)
         consumer = asyncio.create_task(stream.collect())
         await asyncio.wait_for(tool_running.wait(), timeout=5)
@@ -275,7 +276,7 @@ async def test_finished_but_discarded_speculative_run_is_undone_next_turn() -> N
     async with voice_session(graph_llm) as (session, agent):
         await session.run(user_input="Hi")
         guess = agent.chat_ctx.copy()
-        guess.add_message(role="user", content="What about parking")
+        add_transcript(guess, "What about parking")
         assert (await graph_llm.chat(chat_ctx=guess).collect()).text == "Guessed answer."
 
         result = await session.run(user_input="What about parking for two cars?")
@@ -293,7 +294,7 @@ async def test_discarded_speculative_confirmation_does_not_stick() -> None:
     async with voice_session(graph_llm) as (session, agent):
         await session.run(user_input=RATE_QUESTION)
         guess = agent.chat_ctx.copy()
-        guess.add_message(role="user", content="yes")
+        add_transcript(guess, "yes")
         await graph_llm.chat(chat_ctx=guess).collect()
         # the caller actually went on: "yes... no, wait"
         await session.run(user_input="no, wait")
@@ -311,7 +312,7 @@ async def test_a_pending_question_survives_a_discarded_answer_and_is_asked_again
     async with voice_session(graph_llm) as (session, agent):
         await session.run(user_input=RATE_QUESTION)
         guess = agent.chat_ctx.copy()
-        guess.add_message(role="user", content="yes")
+        add_transcript(guess, "yes")
         await graph_llm.chat(chat_ctx=guess).collect()  # discarded
         await session.generate_reply()  # a reply with nothing new from the caller
         asked_again = agent.chat_ctx.messages()[-1].text_content

@@ -13,6 +13,7 @@ from livekit.agents.types import FlushSentinel
 
 from agent.graph_llm.errors import to_api_error
 from agent.graph_llm.events import summarize_args
+from agent.graph_llm.interrupts import UNCLEAR, interrupt_question, resume_value, spoken_yes_no
 from agent.graph_llm.speech import (
     SpeechFilter,
     UsageTally,
@@ -230,3 +231,38 @@ def test_tool_arguments_are_summarized_on_one_short_line() -> None:
     assert summarize_args({"room_type": "double", "nights": 2}) == "room_type='double', nights=2"
     long = summarize_args({"note": "x" * 500})
     assert len(long) == 160 and long.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("answer", "meaning"),
+    [
+        ("Yes, please.", True),
+        ("Sure, go ahead", True),
+        ("Okay", True),
+        ("No thanks.", False),
+        ("Don't do that", False),
+        ("Actually, forget it", False),
+        ("I'm not sure", None),
+        ("Yes... no, wait", None),
+        ("What time is breakfast?", None),
+    ],
+)
+def test_spoken_yes_no(answer: str, meaning: bool | None) -> None:
+    assert spoken_yes_no(answer) is meaning
+
+
+def test_human_in_the_loop_answers_use_the_middleware_format() -> None:
+    batched = {
+        "action_requests": [{"name": "book_room", "args": {}}, {"name": "send_receipt"}],
+        "review_configs": [],
+    }
+    assert resume_value(batched, "yes") == {"decisions": [{"type": "approve"}] * 2}
+    rejected = resume_value(batched, "no")["decisions"]
+    assert [d["type"] for d in rejected] == ["reject", "reject"]
+    per_call = {"type": "tool_approval", "name": "book_room", "args": {}, "tool_call_id": "c"}
+    assert resume_value(per_call, "go ahead") == {"type": "approve"}
+    assert resume_value(per_call, "hmm") is UNCLEAR
+    assert resume_value("How many nights?", "three") == "three"
+    assert resume_value("Ok?", "yes", {"type": "boolean"}) is True
+    assert interrupt_question(per_call) == "Shall I go ahead with book room?"
+    assert interrupt_question(batched) == "Shall I go ahead with book room and send receipt?"

@@ -9,6 +9,7 @@ from agent.graph_llm import GraphLLM
 from tests.agent.graph_fakes import (
     ROUTER_SECRET,
     ScriptedChatModel,
+    add_transcript,
     build_router_graph,
     room_rate_tool,
     spoken,
@@ -39,7 +40,7 @@ async def test_turns_rewinds_and_resumes_on_redis(redis_url: str) -> None:
             await session.start(agent)
             await session.run(user_input="Hi")
             guess = agent.chat_ctx.copy()
-            guess.add_message(role="user", content="parking")
+            add_transcript(guess, "parking")
             await graph_llm.chat(chat_ctx=guess).collect()  # discarded speculative run
             asked = await session.run(user_input="How much is a double?")
             answered = await session.run(user_input="yes")

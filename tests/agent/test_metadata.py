@@ -22,6 +22,7 @@ GOOD = {
     "language": "de-DE",
     "conversation_id": "conv-42",
     "caller_identity": "guest-anna",
+    "caller_key": "u-5d1c0ffee",
     "context": {"channel": "app", "vip": True, "nights": 3},
 }
 

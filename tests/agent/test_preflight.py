@@ -8,10 +8,12 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from _worker_fakes import clear_worker_env
+from conftest import RedisProcess
 from langchain_core.messages import HumanMessage
 
 from agent.brain import build_brain
@@ -49,11 +51,33 @@ async def test_an_unreachable_redis_is_a_warning_without_its_password(
     assert "REDIS_URL" in warning and "hunter2" not in warning
 
 
-async def test_a_reachable_redis_gives_no_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str
+async def test_a_reachable_redis_with_aof_gives_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_redis: Callable[..., RedisProcess]
 ) -> None:
     clear_worker_env(monkeypatch)
-    settings = WorkerSettings(_env_file=None, DATA_DIR=tmp_path, REDIS_URL=redis_url)  # type: ignore[call-arg]
+    redis = start_redis("--appendonly", "yes")
+    settings = WorkerSettings(_env_file=None, DATA_DIR=tmp_path, REDIS_URL=redis.url)  # type: ignore[call-arg]
+    assert await preflight(settings) == []
+
+
+async def test_a_redis_without_aof_is_warned_about_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_redis: Callable[..., RedisProcess]
+) -> None:
+    clear_worker_env(monkeypatch)
+    redis = start_redis("--appendonly", "no", "--requirepass", "hunter2")
+    url = redis.url.replace("redis://", "redis://:hunter2@")
+    settings = WorkerSettings(_env_file=None, DATA_DIR=tmp_path, REDIS_URL=url)  # type: ignore[call-arg]
+    (warning,) = await preflight(settings)
+    assert "appendonly no" in warning and "AOF" in warning and "hunter2" not in warning
+
+
+async def test_a_redis_that_refuses_config_is_not_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_redis: Callable[..., RedisProcess]
+) -> None:
+    clear_worker_env(monkeypatch)
+    # like managed Redis: CONFIG is not available to clients
+    redis = start_redis("--appendonly", "no", "--rename-command", "CONFIG", "")
+    settings = WorkerSettings(_env_file=None, DATA_DIR=tmp_path, REDIS_URL=redis.url)  # type: ignore[call-arg]
     assert await preflight(settings) == []
 
 

@@ -36,7 +36,7 @@ async def test_empty_body_gets_fresh_room_default_dispatch_and_least_privilege(
     assert body["room_name"].startswith("room-") and len(body["room_name"]) > 10
 
     claims = verifier().verify(body["participant_token"])
-    assert claims.identity == GUEST_SUB
+    assert claims.identity.startswith(f"{GUEST_SUB}:")  # unique per token, under the key
     assert claims.name == GUEST_SUB == body["participant_name"]
     video = claims.video
     assert video is not None
@@ -62,14 +62,19 @@ async def test_empty_body_gets_fresh_room_default_dispatch_and_least_privilege(
     assert claims.room_config is not None
     dispatch = list(claims.room_config.agents)
     assert [agent.agent_name for agent in dispatch] == [AGENT]
-    # The guest key carries server-side context, which becomes the dispatch metadata.
-    assert json.loads(dispatch[0].metadata) == {
+    # The guest key carries server-side context, which becomes the dispatch metadata, with the
+    # server's own fresh conversation key and the one identity the agent must talk to.
+    metadata = json.loads(dispatch[0].metadata)
+    assert metadata.pop("conversation_id").startswith("c-")
+    assert metadata == {
         "property_id": "HOTEL-1",
         "reservation_code": "RES-1001",
+        "caller_identity": claims.identity,
     }
 
 
-async def test_request_fields_flow_into_the_token(client: httpx.AsyncClient) -> None:
+async def test_request_fields_flow_into_the_token(make_client: ClientFactory) -> None:
+    client = await make_client(make_settings(allow_client_room_names=True))
     response = await client.post(
         "/token",
         headers=bearer(GUEST_KEY),
@@ -92,7 +97,7 @@ async def test_request_fields_flow_into_the_token(client: httpx.AsyncClient) -> 
     assert body["room_name"] == "suite-12_checkin"
     assert body["participant_name"] == "Ana Müller"
     claims = verifier().verify(body["participant_token"])
-    assert claims.identity == GUEST_SUB
+    assert claims.identity.startswith(f"{GUEST_SUB}:")
     assert claims.name == "Ana Müller"
     assert claims.video is not None and claims.video.room == "suite-12_checkin"
     assert claims.metadata == '{"app":"ios"}'
@@ -100,11 +105,14 @@ async def test_request_fields_flow_into_the_token(client: httpx.AsyncClient) -> 
     assert claims.room_config is not None
     (agent,) = claims.room_config.agents
     assert agent.agent_name == AGENT
-    assert json.loads(agent.metadata) == {
+    metadata = json.loads(agent.metadata)
+    assert metadata.pop("conversation_id").startswith("c-")
+    assert metadata == {
         "language": "de",
         "guest_name": "Ana",
         "property_id": "HOTEL-1",
         "reservation_code": "RES-1001",
+        "caller_identity": claims.identity,
     }
 
 
@@ -120,7 +128,7 @@ async def test_agent_without_name_means_the_default_agent(client: httpx.AsyncCli
     assert claims.room_config is not None
     (agent,) = claims.room_config.agents
     assert agent.agent_name == AGENT
-    assert json.loads(agent.metadata) == {"language": "fr"}
+    assert json.loads(agent.metadata)["language"] == "fr"
 
 
 async def test_role_claims_become_token_set_attributes(client: httpx.AsyncClient) -> None:
@@ -131,7 +139,7 @@ async def test_role_claims_become_token_set_attributes(client: httpx.AsyncClient
     assert response.status_code == 201
     body = response.json()
     claims = verifier().verify(body["participant_token"])
-    assert claims.identity == STAFF_SUB
+    assert claims.identity.startswith(f"{STAFF_SUB}:")
     assert claims.name == "Front Desk" == body["participant_name"]
     assert claims.attributes == {"desk": "front", "role": "staff"}
 
@@ -225,7 +233,7 @@ async def test_null_and_empty_fields_mean_absent(client: httpx.AsyncClient) -> N
 
     assert response.status_code == 201
     claims = verifier().verify(response.json()["participant_token"])
-    assert claims.identity == GUEST_SUB
+    assert claims.identity.startswith(f"{GUEST_SUB}:")
     assert claims.video is not None and claims.video.room.startswith("room-")
 
 
@@ -236,8 +244,8 @@ async def test_insecure_dev_mode_serves_anonymous_callers(make_client: ClientFac
     anonymous = await client.post("/token")
 
     assert named.status_code == 201
-    assert verifier().verify(named.json()["participant_token"]).identity == "dev-alice"
-    assert verifier().verify(anonymous.json()["participant_token"]).identity.startswith("guest-")
+    assert verifier().verify(named.json()["participant_token"]).identity.startswith("dev-alice:")
+    assert verifier().verify(anonymous.json()["participant_token"]).identity.startswith("guest:")
 
 
 def _payload(token: str) -> str:

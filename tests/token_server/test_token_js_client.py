@@ -109,16 +109,19 @@ def test_token_source_endpoint_gets_a_verified_token_with_dispatch(
     response = json.loads(result.stdout)
     assert response["serverUrl"] == "wss://voice.example.livekit.cloud"
     claims = verifier().verify(response["participantToken"])
-    assert claims.identity == GUEST_SUB
+    assert claims.identity.startswith(f"{GUEST_SUB}:")
     assert claims.name == "Ana from the web app"
     assert claims.video is not None and claims.video.room_join and claims.video.room
     assert claims.room_config is not None
     (agent,) = claims.room_config.agents
     assert agent.agent_name == "voice-agent"
-    assert json.loads(agent.metadata) == {
+    metadata = json.loads(agent.metadata)
+    assert metadata.pop("conversation_id").startswith("c-")
+    assert metadata == {
         "language": "it",
         "property_id": "HOTEL-1",
         "reservation_code": "RES-1001",
+        "caller_identity": claims.identity,
     }
 
 

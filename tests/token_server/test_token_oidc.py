@@ -49,12 +49,15 @@ async def test_rs256_and_es256_tokens_mint_for_their_subject(
 
     assert response.status_code == 201, response.text
     claims = verifier().verify(response.json()["participant_token"])
-    assert claims.identity == "user_2NNEqL2nrIRdJ194ndJqAHwEfxC"
+    assert claims.identity.startswith("user_2NNEqL2nrIRdJ194ndJqAHwEfxC:")
     assert claims.name == "Maria Rossi"
     assert claims.attributes == {"role": "staff"}
     assert claims.room_config is not None
     (agent,) = claims.room_config.agents
-    assert json.loads(agent.metadata) == {"property_id": "HOTEL-3"}
+    metadata = json.loads(agent.metadata)
+    assert metadata.pop("conversation_id").startswith("c-")
+    assert metadata.pop("caller_key").startswith("u-")  # an OIDC subject is one end user
+    assert metadata == {"property_id": "HOTEL-3", "caller_identity": claims.identity}
     metrics = (await client.get("/metrics")).text
     assert 'token_server_tokens_minted_total{auth="oidc"} 1.0' in metrics
 
@@ -162,7 +165,7 @@ async def test_unknown_kid_refreshes_the_jwks_once_and_accepts_a_rotated_key(
     issuer.publish(rsa_signing_key, rotated)
     accepted = await client.post("/token", headers=bearer(issuer.mint(rotated, sub="rotated")))
     assert accepted.status_code == 201
-    assert verifier().verify(accepted.json()["participant_token"]).identity == "rotated"
+    assert verifier().verify(accepted.json()["participant_token"]).identity.startswith("rotated:")
     assert issuer.requests == 3
 
 
@@ -214,6 +217,7 @@ async def test_api_keys_and_oidc_work_side_by_side(
         json={"participant_identity": GUEST_SUB},
     )
 
-    assert verifier().verify(by_key.json()["participant_token"]).identity == GUEST_SUB
-    assert verifier().verify(by_jwt.json()["participant_token"]).identity == "u1"
+    key_identity = verifier().verify(by_key.json()["participant_token"]).identity
+    assert key_identity.startswith(f"{GUEST_SUB}:")
+    assert verifier().verify(by_jwt.json()["participant_token"]).identity.startswith("u1:")
     assert spoof.status_code == 403

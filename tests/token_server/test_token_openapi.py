@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import httpx
+import jsonschema
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
-from token_server_helpers import GUEST_KEY, GUEST_SUB, make_settings, verifier
+from token_server_helpers import (
+    GUEST_KEY,
+    GUEST_SUB,
+    make_settings,
+    running_token_server,
+    sha256_hex,
+    verifier,
+)
 
 from token_server.factory import create_app
 
@@ -38,5 +47,40 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case) -> None:
 
     if minting and response.status_code == 201:
         claims = verifier().verify(response.json()["participant_token"])
-        assert claims.identity == GUEST_SUB
+        assert claims.identity.startswith(f"{GUEST_SUB}:")
         assert claims.video is not None and not claims.video.room_admin
+
+
+OIDC_LESS_KEY = "app-backend-key-for-openapi-check"
+METADATA_TEXTS = [
+    '{"language":"de"}',
+    ' {"conversation_id": "trip-2"} ',
+    "",
+    "[]",
+    "1",
+    '"x"',
+    "null",
+]
+
+
+def test_dispatch_metadata_is_documented_as_the_json_object_string_the_server_requires() -> None:
+    with running_token_server(
+        api_keys={sha256_hex(OIDC_LESS_KEY): {"sub": "u", "asserts_users": True}}
+    ) as base:
+        document = httpx.get(f"{base}/openapi.json", timeout=30).json()
+        schema = document["components"]["schemas"]["RoomAgentDispatch"]["properties"]["metadata"]
+        assert schema["contentMediaType"] == "application/json"
+        assert schema["contentSchema"]["type"] == "object"
+        validator = jsonschema.Draft202012Validator(schema)
+        for text in METADATA_TEXTS:
+            response = httpx.post(
+                f"{base}/token",
+                headers={"Authorization": f"Bearer {OIDC_LESS_KEY}"},
+                json={
+                    "participant_identity": "ana",
+                    "room_config": {"agents": [{"metadata": text}]},
+                },
+                timeout=30,
+            )
+            documented = validator.is_valid(text)
+            assert response.status_code == (201 if documented else 422), (text, response.text)

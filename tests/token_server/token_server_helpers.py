@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -134,3 +140,68 @@ def oidc_settings(issuer: Issuer, **overrides: Any) -> TokenServerSettings:
     }
     values.update(overrides)
     return make_settings(**values)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_token_server(
+    env: dict[str, str] | None = None,
+    *,
+    preexec_fn: Callable[[], None] | None = None,
+    api_keys: dict[str, Any] | None = None,
+) -> Iterator[str]:
+    """`python -m token_server` as a real subprocess on a loopback port; yields its base URL."""
+    port = _free_port()
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TOKEN_", "LIVEKIT_")) and k not in ("REDIS_URL", "AGENT_NAME")
+    }
+    full_env = {
+        **clean,
+        "LIVEKIT_URL": LIVEKIT_URL,
+        "LIVEKIT_API_KEY": LIVEKIT_KEY,
+        "LIVEKIT_API_SECRET": LIVEKIT_SECRET,
+        "TOKEN_API_KEYS": json.dumps(api_keys if api_keys is not None else API_KEYS),
+        "TOKEN_SERVER_HOST": "127.0.0.1",
+        "TOKEN_SERVER_PORT": str(port),
+        "TOKEN_RATE_LIMIT": "100000/1s",
+        "TOKEN_IP_RATE_LIMIT": "100000/1s",
+        "TOKEN_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "token_server"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=preexec_fn,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"token server did not start: {stderr}")
+        time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

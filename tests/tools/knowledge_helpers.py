@@ -5,6 +5,7 @@ Nothing here downloads anything; the ONNX model and PDF are written byte by byte
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import threading
@@ -163,6 +164,13 @@ def fake_vector(text: str, dim: int) -> list[float]:
     return [float(x) for x in vector / np.linalg.norm(vector)]
 
 
+def encode_vector(vector: list[float], as_base64: bool) -> list[float] | str:
+    """As the API sends it: a JSON list, or base64 of little-endian float32 when asked."""
+    if not as_base64:
+        return vector
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
 @dataclass
 class Reply:
     """What the server does with one request: an HTTP status (with headers) or a delay."""
@@ -216,11 +224,12 @@ def _handler(server_state: EmbeddingsServer) -> type[BaseHTTPRequestHandler]:
                     body = reply.body or json.dumps({"error": {"message": "scripted failure"}})
                     self._send_raw(reply.status, body.encode(), reply.headers)
                 else:
+                    as_base64 = payload.get("encoding_format") == "base64"
                     data = [
                         {
                             "object": "embedding",
                             "index": i,
-                            "embedding": fake_vector(t, server_state.dim),
+                            "embedding": encode_vector(fake_vector(t, server_state.dim), as_base64),
                         }
                         for i, t in enumerate(payload["input"])
                     ]
@@ -312,3 +321,15 @@ def memory_store(embedder: Any = None, **options: Any) -> Any:
 
     options.setdefault("min_score", HashingEmbedder.suggested_min_score)
     return DocumentStore(QdrantGateway(QdrantLocation()), embedder or HashingEmbedder(), **options)
+
+
+def edge_store(path: Path, embedder: Any = None, **options: Any) -> Any:
+    """A document store on Qdrant Edge under `path` with the hashing embedder (unless given)."""
+    from tools.documents import DocumentStore, EdgeBackend
+    from tools.embeddings import HashingEmbedder
+
+    options.setdefault("min_score", HashingEmbedder.suggested_min_score)
+    read_only = options.pop("read_only", False)
+    return DocumentStore(
+        EdgeBackend(path, read_only=read_only), embedder or HashingEmbedder(), **options
+    )

@@ -134,7 +134,7 @@ def test_discovery_takes_supported_files_and_ignores_hidden_ones(tmp_path: Path)
     write(tmp_path / "d.docx", "d")
     photo = write(tmp_path / "photo.jpg", b"\xff\xd8")
     files, skipped = discover([tmp_path, photo, tmp_path / "missing.md"])
-    assert sorted(p.name for p in files) == ["a.md", "b.HTML"]
+    assert [f.source for f in files] == ["a.md", "sub/b.HTML"]
     assert [(Path(s.source).name, s.reason) for s in skipped] == [
         ("photo.jpg", "unsupported file type '.jpg'"),
         ("missing.md", "not found"),

@@ -15,9 +15,9 @@ from knowledge_helpers import EmbeddingsServer, clean_env, closed_port, start_em
 from tools.embeddings import (
     CachedEmbedder,
     HashingEmbedder,
-    HttpEmbeddingsConfig,
     LRUEmbeddingCache,
     OpenAIEmbedder,
+    OpenAIEmbeddingsConfig,
     RedisEmbeddingCache,
     build_embedder,
 )
@@ -35,7 +35,7 @@ def serving() -> Iterator[EmbeddingsServer]:
 
 
 def provider(server: EmbeddingsServer, model: str = "test-embedder") -> OpenAIEmbedder:
-    return OpenAIEmbedder(HttpEmbeddingsConfig(model=model, base_url=server.url))
+    return OpenAIEmbedder(OpenAIEmbeddingsConfig(model=model, base_url=server.url))
 
 
 async def test_redis_hits_are_counted_and_shared_between_workers(redis_url: str) -> None:

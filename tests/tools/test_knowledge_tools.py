@@ -12,7 +12,7 @@ from langchain_core.messages import ToolMessage
 from qdrant_client import models as qm
 
 from tools.documents import DocumentStore, QdrantGateway, QdrantLocation
-from tools.embeddings import HashingEmbedder, HttpEmbeddingsConfig, OpenAIEmbedder
+from tools.embeddings import HashingEmbedder, OpenAIEmbedder, OpenAIEmbeddingsConfig
 from tools.knowledge import MISMATCH, NOTHING_FOUND, UNREACHABLE, knowledge_tools
 
 
@@ -116,7 +116,7 @@ async def test_an_unreachable_embedding_provider_is_just_as_speakable(
     kb_store: DocumentStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     dead = OpenAIEmbedder(
-        HttpEmbeddingsConfig(
+        OpenAIEmbeddingsConfig(
             model="text-embedding-3-small",
             base_url=f"http://127.0.0.1:{closed_port()}/v1",
             max_retries=0,

@@ -112,12 +112,13 @@ async def test_five_failures_lock_the_conversation_even_for_the_right_details(
     pms: DemoPMS,
 ) -> None:
     tools = tools_by_name(pms_tools(pms, clock=clock))
+    # Different codes and names each time, so only the per-conversation limit is in play.
     lefts = [
-        (await _find(tools, "HVL-3342", f"Johnsen{i}"))["artifact"]["attempts_left"]
+        (await _find(tools, f"HVL-334{i}", f"Johnsen{i}"))["artifact"]["attempts_left"]
         for i in range(4)
     ]
     assert lefts == [4, 3, 2, 1]
-    fifth = await _find(tools, "HVL-3342", "Jonson")
+    fifth = await _find(tools, "HVL-3349", "Jonson")
     assert fifth["artifact"]["locked"] is True
     locked = await _find(tools, "HVL-3342", "Johnson")
     assert locked["artifact"] == {"verified": False, "locked": True}

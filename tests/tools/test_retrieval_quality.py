@@ -6,8 +6,6 @@ providers do better. The questions live in retrieval_cases.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from knowledge_helpers import KNOWLEDGE_ROOT, clean_env
 from retrieval_cases import CASES
@@ -28,7 +26,7 @@ async def recall_at_k(use_property: bool) -> tuple[float, list[str]]:
         result = await store.search(
             question, k=K, property_id=property_id if use_property else None, min_score=-1.0
         )
-        found = [Path(h.source).relative_to(KNOWLEDGE_ROOT).as_posix() for h in result.hits]
+        found = [h.source for h in result.hits]  # identities are relative to the root
         if not set(found) & set(expected):
             misses.append(f"{question!r}: got {found}")
     await store.aclose()

@@ -11,10 +11,12 @@ from langgraph.checkpoint.conformance.initializer import RegisteredCheckpointer
 
 from workflows.checkpoint import RedisCheckpointSaver
 
-# Each variant runs every capability: plain, and with a TTL plus a custom key prefix.
+# Each variant runs every capability: plain (decoded-state cache on), with a TTL plus a
+# custom key prefix, and with the cache off (every read decodes from Redis).
 VARIANTS = {
     "plain": {},
     "ttl-and-prefix": {"ttl": 3600, "key_prefix": "conformance:ttl"},
+    "no-cache": {"cache_threads": 0},
 }
 
 

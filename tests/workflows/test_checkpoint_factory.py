@@ -36,6 +36,14 @@ async def _turn(checkpointer: BaseCheckpointSaver, text: str) -> list[str]:
     return [str(m.content) for m in result["messages"]]
 
 
+def _names(directory: Path, prefix: str) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith(prefix))
+
+
+def _contents(directory: Path, name: str) -> list[bytes]:
+    return [p.read_bytes() for p in directory.iterdir() if p.name == name]
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,6 +104,33 @@ async def test_unwritable_sqlite_location_fails_with_a_clear_error(tmp_path: Pat
     with pytest.raises(CheckpointerUnavailableError, match="SQLite checkpoint file"):
         async with open_checkpointer(redis_url=None, sqlite_path=blocker / "cp.sqlite"):
             pytest.fail("the body must not run")
+
+
+async def test_a_corrupt_sqlite_file_and_its_wal_are_moved_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "cp.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    (tmp_path / "cp.sqlite3-wal").write_bytes(b"stale wal of the broken file")
+    with caplog.at_level("ERROR"):
+        async with open_checkpointer(redis_url=None, sqlite_path=path) as saver:
+            assert await _turn(saver, "hello") == ["hello", "echo: hello"]
+    assert [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()] != []
+    moved = _names(tmp_path, "cp.sqlite3.corrupt-")
+    assert moved and not moved[0].endswith("-wal")  # the broken file is kept for a post-mortem
+    # the broken file's WAL is never replayed into the fresh one (moved, or dropped by SQLite)
+    assert b"stale wal" not in b"".join(_contents(tmp_path, "cp.sqlite3-wal"))
+    async with open_checkpointer(redis_url=None, sqlite_path=path) as saver:
+        assert await _turn(saver, "again") == ["hello", "echo: hello", "again", "echo: again"]
+
+
+async def test_a_sqlite_file_that_cannot_be_read_is_not_moved(tmp_path: Path) -> None:
+    path = tmp_path / "cp.sqlite3"
+    path.mkdir()  # not the file's content at fault: a clear error, nothing renamed
+    with pytest.raises(CheckpointerUnavailableError):
+        async with open_checkpointer(redis_url=None, sqlite_path=path):
+            pytest.fail("the body must not run")
+    assert not _names(tmp_path, "cp.sqlite3.corrupt-")
 
 
 @pytest.mark.parametrize(

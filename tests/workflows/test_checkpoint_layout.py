@@ -44,7 +44,7 @@ def test_run_members_round_trip(run_id: str, ns: str, cid: str) -> None:
 @given(st.lists(st.text(alphabet=text, max_size=10), min_size=2, max_size=6, unique=True))
 def test_every_thread_id_gets_its_own_keys_and_is_recoverable(thread_ids: list[str]) -> None:
     keys = [layout.ThreadKeys.build("app:cp", t) for t in thread_ids]
-    assert len({k for ks in keys for k in ks.all()}) == 4 * len(thread_ids)
+    assert len({k for ks in keys for k in ks.all()}) == 5 * len(thread_ids)
     for thread_id, ks in zip(thread_ids, keys, strict=True):
         tag = ks.checkpoints.split(b"{", 1)[1].split(b"}", 1)[0]
         assert all(tag in k for k in ks.all())  # one hash tag, one Cluster slot

@@ -135,7 +135,7 @@ async def test_ttl_expires_the_whole_thread(redis_url: str) -> None:
         graph = echo_graph(saver)
         await say(graph, "short-lived", "hello", run_id="run-1")
         keys = await saver.redis.keys("ttl:*")
-        assert len(keys) == 4
+        assert len(keys) == 5
         assert all(0 < ttl <= 300 for ttl in [await saver.redis.pttl(k) for k in keys])
         for _ in range(100):
             if not await saver.redis.keys("ttl:*"):
@@ -150,7 +150,7 @@ async def test_every_write_refreshes_the_ttl_of_all_thread_keys(redis_url: str) 
         graph = echo_graph(saver)
         await say(graph, "guest", "hello", run_id="run-1")
         keys = await saver.redis.keys("ttl:*")
-        assert len(keys) == 4
+        assert len(keys) == 5
         for key in keys:  # age the thread as if it had been idle for a long time
             await saver.redis.pexpire(key, 1000)
         latest = await saver.aget_tuple(thread("guest"))
@@ -162,8 +162,8 @@ async def test_every_write_refreshes_the_ttl_of_all_thread_keys(redis_url: str) 
 async def test_without_ttl_keys_never_expire(saver: RedisCheckpointSaver) -> None:
     await say(echo_graph(saver), "guest", "hello", run_id="run-1")
     keys = await saver.redis.keys("langgraph:*")
-    assert len(keys) == 4
-    assert [await saver.redis.pttl(k) for k in keys] == [-1] * 4
+    assert len(keys) == 5
+    assert [await saver.redis.pttl(k) for k in keys] == [-1] * 5
 
 
 @pytest.mark.parametrize(
@@ -415,3 +415,47 @@ async def test_a_server_that_never_answers_times_out() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_bounded_thread_keeps_its_newest_checkpoints_and_drops_old_messages(
+    redis_url: str,
+) -> None:
+    keep, length = 8, 20
+    async with RedisCheckpointSaver.from_url(redis_url, max_checkpoints=keep) as saver:
+        config: RunnableConfig = {"configurable": {"thread_id": "rolling", "checkpoint_ns": ""}}
+        messages: list[AnyMessage] = []
+        version = None
+        ids = []
+        for turn in range(300):
+            # a window of the last 20 messages: older ones leave the thread for good
+            messages = [*messages, HumanMessage(f"q{turn}", id=f"q{turn}")][-length:]
+            version = saver.get_next_version(version, None)
+            checkpoint = empty_checkpoint()
+            checkpoint["channel_values"] = {"messages": messages}
+            checkpoint["channel_versions"] = {"messages": version}
+            config = await saver.aput(
+                config,
+                checkpoint,
+                {"source": "loop", "step": turn, "parents": {}},
+                {"messages": version},
+            )
+            ids.append(checkpoint["id"])
+
+        listed = [t.checkpoint["id"] async for t in saver.alist(thread("rolling"))]
+        assert listed[:keep] == ids[::-1][:keep]  # the newest ones are all there
+        assert len(listed) <= keep + keep // 2
+        stored = await saver.redis.hlen("langgraph:{rolling}:messages")
+        assert length <= stored <= 2 * length + 64 + keep  # old messages are reclaimed
+    async with RedisCheckpointSaver.from_url(redis_url) as fresh:
+        latest = await fresh.aget_tuple(thread("rolling"))
+        assert latest is not None
+        assert [m.content for m in latest.checkpoint["channel_values"]["messages"]] == [
+            f"q{n}" for n in range(280, 300)
+        ]
+        oldest_kept = await fresh.aget_tuple(
+            {"configurable": {"thread_id": "rolling", "checkpoint_id": listed[-1]}}
+        )
+        assert (
+            oldest_kept is not None
+            and len(oldest_kept.checkpoint["channel_values"]["messages"]) == 20
+        )

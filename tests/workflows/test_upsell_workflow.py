@@ -130,7 +130,7 @@ async def test_dispatch_context_verifies_without_questions(pms: DemoPMS) -> None
 async def test_wrong_details_are_retried_until_the_lockout(pms: DemoPMS) -> None:
     answers = []
     for attempt in range(5):
-        answers += ["HVL-3342", f"Jonsen {attempt}"]
+        answers += [f"HVL-334{attempt + 3}", f"Jonsen {attempt}"]
     store = InMemoryVerificationStore()
     heard = await converse(graph_for(pms, store), "call-7", answers)
     assert (

@@ -1,17 +1,25 @@
-"""Documents in Qdrant: loading files, chunking, ingestion and search.
+"""Documents in Qdrant (Edge in-process, or a server): loading, chunking, ingestion, search.
 
 `build_document_store(settings)` gives a `DocumentStore` with async `ingest(paths, prune=...)`
 and `search(query, k=..., property_id=...)`.
 """
 
 from tools.documents.chunking import Chunk, Chunker
+from tools.documents.edge_backend import EdgeBackend, EdgeIndexConfig
 from tools.documents.errors import (
     DocumentStoreError,
     DocumentStoreUnavailable,
     EmbeddingModelMismatch,
 )
-from tools.documents.factory import build_document_store, qdrant_location
-from tools.documents.loaders import LoadedDocument, SkipFile, SkippedFile, load_document
+from tools.documents.factory import build_backend, build_document_store, qdrant_location
+from tools.documents.loaders import (
+    FoundFile,
+    LoadedDocument,
+    SkipFile,
+    SkippedFile,
+    discover,
+    load_document,
+)
 from tools.documents.qdrant_gateway import QdrantGateway, QdrantLocation
 from tools.documents.store import (
     DocumentStore,
@@ -20,14 +28,28 @@ from tools.documents.store import (
     SearchHit,
     SearchResult,
 )
+from tools.documents.vectors import (
+    CollectionInfo,
+    FieldMatch,
+    FoundPoint,
+    StoredPoint,
+    VectorBackend,
+    VectorFilter,
+)
 
 __all__ = [
     "Chunk",
     "Chunker",
+    "CollectionInfo",
     "DocumentStore",
     "DocumentStoreError",
     "DocumentStoreUnavailable",
+    "EdgeBackend",
+    "EdgeIndexConfig",
     "EmbeddingModelMismatch",
+    "FieldMatch",
+    "FoundFile",
+    "FoundPoint",
     "IngestProgress",
     "IngestReport",
     "LoadedDocument",
@@ -37,7 +59,12 @@ __all__ = [
     "SearchResult",
     "SkipFile",
     "SkippedFile",
+    "StoredPoint",
+    "VectorBackend",
+    "VectorFilter",
+    "build_backend",
     "build_document_store",
+    "discover",
     "load_document",
     "qdrant_location",
 ]

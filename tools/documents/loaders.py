@@ -47,29 +47,116 @@ class SkippedFile:
     reason: str
 
 
+@dataclass(frozen=True)
+class FoundFile:
+    """A file to ingest: where to read it, and its identity in the collection."""
+
+    path: Path
+    # the path relative to the ingest root, with `/` separators: moving the root keeps it
+    source: str
+
+
 def is_hidden(path: Path) -> bool:
     return any(part.startswith(".") and part not in (".", "..") for part in path.parts)
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedFile]]:
-    """Supported files under the given files and folders (hidden ones ignored), sorted."""
-    found: dict[Path, None] = {}
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _walk_root(
+    root: Path, *, follow_symlinks: bool, skipped: list[SkippedFile]
+) -> list[tuple[bool, Path, str]]:
+    """(is an alias, path, identity) of each supported file under `root`.
+
+    Symlinks whose target lies inside the root are aliases (their target is found anyway);
+    those leaving the root are skipped unless `follow_symlinks`.
+    """
+    real_root = root.resolve()
+    found: list[tuple[bool, Path, str]] = []
+    walked: set[Path] = set()
+    pending: list[tuple[Path, bool]] = [(root, False)]
+    while pending:
+        directory, via_link = pending.pop()
+        real_dir = directory.resolve()
+        if real_dir in walked:
+            continue  # a symlink loop, or a folder reached twice
+        walked.add(real_dir)
+        try:
+            entries = sorted(directory.iterdir())
+        except OSError as exc:
+            skipped.append(SkippedFile(str(directory), f"unreadable folder ({exc.strerror})"))
+            continue
+        for entry in entries:
+            relative = entry.relative_to(root)
+            if is_hidden(relative):
+                continue
+            is_link = entry.is_symlink()
+            alias = via_link or is_link
+            if is_link:
+                target = entry.resolve()
+                if not target.exists():
+                    skipped.append(SkippedFile(str(entry), "broken symlink"))
+                    continue
+                if not _inside(target, real_root) and not follow_symlinks:
+                    skipped.append(
+                        SkippedFile(
+                            str(entry),
+                            "symlink leaves the ingest folder (use --follow-symlinks to follow)",
+                        )
+                    )
+                    continue
+                if target.is_dir() and _inside(target, real_root):
+                    continue  # the folder it points to is walked as itself
+            if entry.is_dir():
+                pending.append((entry, alias))
+            elif entry.is_file() and entry.suffix.lower() in FORMATS:
+                found.append((alias, entry, relative.as_posix()))
+    return found
+
+
+def discover(
+    paths: Iterable[Path], *, follow_symlinks: bool = False
+) -> tuple[list[FoundFile], list[SkippedFile]]:
+    """Supported files under the given files and folders (hidden ones ignored).
+
+    A file reached twice (a symlink or hard link to it, or two overlapping roots) is taken
+    once, under its own path rather than an alias's. Two different files with the same
+    identity under two roots: the first is taken, the other skipped.
+    """
+    candidates: list[tuple[int, bool, Path, str]] = []
     skipped: list[SkippedFile] = []
-    for given in paths:
-        path = given.resolve()
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                relative = child.relative_to(path)
-                if child.is_file() and not is_hidden(relative) and child.suffix.lower() in FORMATS:
-                    found[child] = None
-        elif path.is_file():
-            if path.suffix.lower() in FORMATS:
-                found[path] = None
+    for order, given in enumerate(paths):
+        root = Path(given).absolute()
+        if root.is_dir():
+            walked = _walk_root(root, follow_symlinks=follow_symlinks, skipped=skipped)
+            candidates.extend((order, alias, path, source) for alias, path, source in walked)
+        elif root.is_file():
+            if root.suffix.lower() in FORMATS:
+                candidates.append((order, False, root, root.name))
             else:
-                skipped.append(SkippedFile(str(path), f"unsupported file type {path.suffix!r}"))
+                skipped.append(SkippedFile(str(root), f"unsupported file type {root.suffix!r}"))
         else:
-            skipped.append(SkippedFile(str(path), "not found"))
-    return list(found), skipped
+            skipped.append(SkippedFile(str(root), "not found"))
+
+    by_inode: dict[tuple[int, int], FoundFile] = {}
+    by_source: dict[str, FoundFile] = {}
+    for _, _, path, source in sorted(candidates, key=lambda c: (c[0], c[1], c[3])):
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            skipped.append(SkippedFile(str(path), f"unreadable ({exc.strerror})"))
+            continue
+        inode = (stat.st_dev, stat.st_ino)
+        if inode in by_inode:
+            continue  # an alias of a file already taken
+        if source in by_source:
+            skipped.append(
+                SkippedFile(str(path), f"another given folder already has a file {source!r}")
+            )
+            continue
+        by_inode[inode] = by_source[source] = FoundFile(path=path, source=source)
+    return sorted(by_source.values(), key=lambda f: f.source), skipped
 
 
 def property_from_path(path: Path) -> str | None:
@@ -230,8 +317,12 @@ def _read_pdf(raw: bytes) -> tuple[str, str | None]:
     return "\n\n".join(p.strip() for p in pages if p.strip()), title
 
 
-def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
-    """Read one file; raises `SkipFile` when it is empty, binary, unreadable or too large."""
+def load_document(path: Path, *, max_bytes: int, source: str | None = None) -> LoadedDocument:
+    """Read one file; raises `SkipFile` when it is empty, binary, unreadable or too large.
+
+    `source` is the document's identity (its path relative to the ingest root); by default
+    the path itself.
+    """
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SkipFile(f"unsupported file type {path.suffix!r}")
@@ -267,7 +358,7 @@ def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
         title = _first_line(text)
     property_id = meta.get("property_id") or property_from_path(path)
     return LoadedDocument(
-        source=str(path),
+        source=source if source is not None else str(path),
         title=title or _title_from_name(path),
         text=text,
         format=fmt,

@@ -1,31 +1,50 @@
-"""One way to reach Qdrant for all three deployments: server URL, local path, or `:memory:`.
+"""Qdrant through qdrant-client: a server or cluster (`QDRANT_URL`), or the client's local mode.
 
 The synchronous `QdrantClient` runs in worker threads. The async client's local mode computes
 searches on the event loop, which would stall audio in a voice worker; threads never do.
-Local mode is not thread-safe, so its calls are serialised.
+Local mode (`:memory:` or a path) is not thread-safe, so its calls are serialised; it remains
+for tests and the benchmark's baseline, while the embedded default is Qdrant Edge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from qdrant_client import QdrantClient
+from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from tools.documents.errors import DocumentStoreError, DocumentStoreUnavailable
+from tools.documents.vectors import (
+    INDEXED_FIELDS,
+    CollectionInfo,
+    EmbedderIdentity,
+    FieldMatch,
+    FoundPoint,
+    StoredPoint,
+    VectorFilter,
+)
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MEMORY = ":memory:"
+SCROLL_PAGE = 1024
+META_PROVIDER = "embedding_provider"
+META_MODEL = "embedding_model"
+META_DIMENSIONS = "embedding_dimensions"
+# how long a worker trusts what it read about a server collection (another host may re-embed)
+INFO_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,28 @@ class QdrantLocation:
         return f"local Qdrant at {self.path}"
 
 
+def _condition(match: FieldMatch) -> qm.Condition:
+    equal = qm.FieldCondition(key=match.key, match=qm.MatchValue(value=match.value))
+    if not match.or_missing:
+        return equal
+    return qm.Filter(should=[equal, qm.IsEmptyCondition(is_empty=qm.PayloadField(key=match.key))])
+
+
+def client_filter(where: VectorFilter | None) -> qm.Filter | None:
+    """The neutral filter as a qdrant-client filter."""
+    if where is None or not where.all_of:
+        return None
+    return qm.Filter(must=[_condition(m) for m in where.all_of])
+
+
+def _found(point: Any) -> FoundPoint:
+    return FoundPoint(
+        id=str(point.id),
+        score=float(getattr(point, "score", 0.0) or 0.0),
+        payload=dict(point.payload or {}),
+    )
+
+
 class QdrantGateway:
     """Runs client calls off the event loop and turns failures into the store's errors."""
 
@@ -57,6 +98,10 @@ class QdrantGateway:
         self._client: QdrantClient | None = None
         self._thread_lock = threading.Lock()
         self._open_lock = asyncio.Lock()
+        self._info: dict[str, tuple[float, CollectionInfo | None]] = {}
+
+    def describe_location(self) -> str:
+        return self.location.describe()
 
     def _open(self) -> QdrantClient:
         loc = self.location
@@ -120,10 +165,141 @@ class QdrantGateway:
             )
         if isinstance(exc, RuntimeError) and "already accessed" in str(exc):
             return DocumentStoreUnavailable(
-                f"{where} is in use by another process (local mode allows one at a time: stop "
-                "the worker while ingesting, or run a Qdrant server and set QDRANT_URL)"
+                f"{where} is in use by another process (qdrant-client's local mode allows one "
+                "at a time: unset QDRANT_PATH's local mode, or run a Qdrant server and set "
+                "QDRANT_URL)"
             )
         return DocumentStoreError(f"{where} failed during {what}: {type(exc).__name__}: {exc}")
+
+    # ---- the VectorBackend operations ------------------------------------------------
+
+    async def info(self, collection: str) -> CollectionInfo | None:
+        cached = self._info.get(collection)
+        if cached is not None and (self.location.is_local or time.monotonic() < cached[0]):
+            return cached[1]
+
+        def describe(client: QdrantClient) -> qm.CollectionInfo | None:
+            if not client.collection_exists(collection):
+                return None
+            return client.get_collection(collection)
+
+        raw = await self.run("reading the collection", describe)
+        info = None if raw is None else self._collection_info(raw)
+        self._info[collection] = (time.monotonic() + INFO_TTL_S, info)
+        return info
+
+    @staticmethod
+    def _collection_info(raw: qm.CollectionInfo) -> CollectionInfo:
+        metadata = raw.config.metadata or {}
+        vectors = raw.config.params.vectors
+        size = vectors.size if isinstance(vectors, qm.VectorParams) else 0
+        model = metadata.get(META_MODEL)
+        embedder = None
+        if model is not None:
+            embedder = EmbedderIdentity(
+                # collections made before the provider was recorded
+                provider=str(metadata.get(META_PROVIDER, "unknown")),
+                model=str(model),
+                dimensions=int(metadata.get(META_DIMENSIONS, size)),
+            )
+        return CollectionInfo(dimensions=int(size), embedder=embedder)
+
+    @contextlib.asynccontextmanager
+    async def writing(self, collection: str, *, replace: bool = False) -> AsyncIterator[None]:
+        # a server applies each write at once; a replacement starts from no collection
+        self._info.pop(collection, None)
+        if replace:
+            await self.run("replacing the collection", lambda c: c.delete_collection(collection))
+        try:
+            yield
+        finally:
+            self._info.pop(collection, None)
+
+    async def create(self, collection: str, dimensions: int, embedder: EmbedderIdentity) -> None:
+        def create(client: QdrantClient) -> None:
+            client.create_collection(
+                collection,
+                vectors_config=qm.VectorParams(size=dimensions, distance=qm.Distance.DOT),
+                metadata={
+                    META_PROVIDER: embedder.provider,
+                    META_MODEL: embedder.model,
+                    META_DIMENSIONS: dimensions,
+                },
+            )
+            if self.location.url is not None:  # local mode scans every point and warns
+                for key in INDEXED_FIELDS:
+                    client.create_payload_index(
+                        collection, key, field_schema=qm.PayloadSchemaType.KEYWORD, wait=True
+                    )
+
+        await self.run("creating the collection", create)
+        self._info.pop(collection, None)
+
+    async def upsert(self, collection: str, points: list[StoredPoint]) -> None:
+        structs = [qm.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points]
+        await self.run("storing chunks", lambda c: c.upsert(collection, points=structs, wait=True))
+
+    async def delete_ids(self, collection: str, ids: list[str]) -> None:
+        selector = qm.PointIdsList(points=list(ids))
+        await self.run(
+            "removing chunks",
+            lambda c: c.delete(collection, points_selector=selector, wait=True),
+        )
+
+    async def delete_where(self, collection: str, where: VectorFilter) -> None:
+        condition = client_filter(where)
+        if condition is None:
+            raise DocumentStoreError("refusing to delete with an empty filter")
+        selector = qm.FilterSelector(filter=condition)
+        await self.run(
+            "pruning", lambda c: c.delete(collection, points_selector=selector, wait=True)
+        )
+
+    async def query(
+        self, collection: str, vector: list[float], *, limit: int, where: VectorFilter | None
+    ) -> list[FoundPoint]:
+        condition = client_filter(where)
+
+        def search(client: QdrantClient) -> list[FoundPoint]:
+            points = client.query_points(
+                collection, query=vector, limit=limit, query_filter=condition, with_payload=True
+            ).points
+            return [_found(p) for p in points]
+
+        return await self.run("searching", search)
+
+    async def scroll(
+        self,
+        collection: str,
+        *,
+        where: VectorFilter | None = None,
+        payload_keys: list[str] | None = None,
+    ) -> AsyncIterator[list[FoundPoint]]:
+        condition = client_filter(where)
+        offset: Any = None
+        while True:
+
+            def page(client: QdrantClient, after: Any = offset) -> tuple[list[FoundPoint], Any]:
+                points, following = client.scroll(
+                    collection,
+                    scroll_filter=condition,
+                    limit=SCROLL_PAGE,
+                    offset=after,
+                    with_payload=payload_keys if payload_keys is not None else True,
+                    with_vectors=False,
+                )
+                return [_found(p) for p in points], following
+
+            points, offset = await self.run("listing points", page)
+            if points:
+                yield points
+            if offset is None:
+                return
+
+    async def count(self, collection: str) -> int:
+        if await self.info(collection) is None:
+            return 0
+        return await self.run("counting", lambda c: c.count(collection, exact=True).count)
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

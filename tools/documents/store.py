@@ -1,8 +1,10 @@
-"""The document store: ingest files into a Qdrant collection and search it.
+"""The document store: ingest files into a vector collection and search it.
 
-Point ids are derived from source, chunk index and chunk content, so ingesting the same file
-twice changes nothing, and a changed file gets its new chunks before its stale ones go.
-The collection records the embedding model and dimension; any other embedder is refused.
+A document's identity is its path relative to the ingest root, so moving the folder changes
+nothing. Point ids are derived from that identity, chunk index and chunk content: ingesting
+the same file twice changes nothing, and a changed file gets its new chunks before its stale
+ones go. The collection records its embedder (provider, model, dimensions); searches and
+ingests use the recorded embedder, and `reembed()` migrates the collection to another one.
 """
 
 from __future__ import annotations
@@ -11,15 +13,12 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from qdrant_client import QdrantClient
-from qdrant_client import models as qm
 
 from tools.documents.chunking import CHUNKER_VERSION, Chunk, Chunker
 from tools.documents.errors import (
@@ -28,24 +27,32 @@ from tools.documents.errors import (
     EmbeddingModelMismatch,
 )
 from tools.documents.loaders import (
+    FoundFile,
     LoadedDocument,
     SkipFile,
     SkippedFile,
     discover,
     load_document,
 )
-from tools.documents.qdrant_gateway import QdrantGateway
-from tools.embeddings import Embedder, EmbeddingsError, EmbeddingsUnavailable
+from tools.documents.vectors import (
+    CollectionInfo,
+    FoundPoint,
+    StoredPoint,
+    VectorBackend,
+    VectorFilter,
+)
+from tools.embeddings import Embedder, EmbedderIdentity, EmbeddingsError, EmbeddingsUnavailable
 
 logger = logging.getLogger(__name__)
 
 _POINT_NAMESPACE = uuid.UUID("6f1c2a9e-3d4b-5e6f-8a7b-9c0d1e2f3a4b")
 PREVIEW_CHARS = 160
 UPSERT_BATCH = 256
-SCROLL_PAGE = 1024
+REEMBED_BATCH = 512
 OVERFETCH = 8
-META_MODEL = "embedding_model"
-META_DIMENSIONS = "embedding_dimensions"
+
+# builds the embedder a collection records; raises EmbeddingsError when it cannot
+RecordedEmbedderFactory = Callable[[EmbedderIdentity], Embedder]
 
 
 @dataclass(frozen=True)
@@ -93,11 +100,16 @@ class IngestReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_pruned: int = 0
+    chunks_reembedded: int = 0
     sources_pruned: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    prune_refused: str = ""
 
     def summary(self) -> str:
-        parts = [
+        parts = []
+        if self.chunks_reembedded:
+            parts.append(f"re-embedded {self.chunks_reembedded} chunks")
+        parts += [
             f"{self.files_seen} files: {self.files_indexed} indexed, "
             f"{self.files_unchanged} unchanged, {len(self.skipped)} skipped",
             f"{self.chunks_added} chunks added, {self.chunks_removed} replaced",
@@ -106,6 +118,8 @@ class IngestReport:
             parts.append(
                 f"pruned {self.chunks_pruned} chunks of {len(self.sources_pruned)} removed files"
             )
+        if self.prune_refused:
+            parts.append(f"nothing pruned: {self.prune_refused}")
         return "; ".join(parts)
 
 
@@ -124,11 +138,7 @@ def point_id(source: str, index: int, content_hash: str) -> str:
 
 
 def unit(vector: list[float]) -> list[float]:
-    """L2-normalised, so the collection's dot product is cosine similarity.
-
-    Qdrant's cosine distance would do the same, but local mode re-normalises every stored
-    vector on every query; dot product on unit vectors gives equal scores without that cost.
-    """
+    """L2-normalised, so the collection's dot product is cosine similarity."""
     array = np.asarray(vector, dtype=np.float64)
     norm = float(np.linalg.norm(array))
     return (array / norm).tolist() if norm > 0 else list(vector)
@@ -138,28 +148,38 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _match(key: str, value: str) -> qm.FieldCondition:
-    return qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
-
-
-def property_filter(property_id: str | None) -> qm.Filter | None:
+def property_filter(property_id: str | None) -> VectorFilter | None:
     """A property's own documents plus the general ones (those without a property tag)."""
     if property_id is None:
         return None
-    return qm.Filter(
-        should=[
-            _match("property_id", property_id),
-            qm.IsEmptyCondition(is_empty=qm.PayloadField(key="property_id")),
-        ]
-    )
+    return VectorFilter.where("property_id", property_id, or_missing=True)
+
+
+def _embed_text(payload: dict[str, Any]) -> str:
+    """What was embedded for a stored chunk (rebuilt for chunks stored before it was kept)."""
+    if payload.get("embed_text"):
+        return str(payload["embed_text"])
+    title, section, text = payload.get("title", ""), payload.get("section", ""), payload["text"]
+    return f"{title}\n{section}\n{text}" if section else f"{title}\n{text}"
+
+
+def _same_embedder(embedder: Embedder, identity: EmbedderIdentity) -> bool:
+    if embedder.model_name != identity.model:
+        return False
+    if identity.provider not in ("unknown", embedder.provider):
+        return False
+    try:
+        return embedder.dimensions == identity.dimensions
+    except EmbeddingsError:
+        return True  # an API model whose size is learnt from its first answer
 
 
 class DocumentStore:
-    """Async facade over one Qdrant collection and one embedder."""
+    """Async facade over one collection of a vector backend and one embedder."""
 
     def __init__(
         self,
-        gateway: QdrantGateway,
+        backend: VectorBackend,
         embedder: Embedder,
         *,
         collection: str = "documents",
@@ -167,105 +187,116 @@ class DocumentStore:
         min_score: float = 0.2,
         max_file_bytes: int = 20_000_000,
         ingest_concurrency: int = 4,
+        recorded_embedder: RecordedEmbedderFactory | None = None,
     ) -> None:
-        self.gateway = gateway
-        self.embedder = embedder
+        self.backend = backend
+        self.configured_embedder = embedder
         self.collection = collection
         self.chunker = chunker or Chunker(chunk_size=800, chunk_overlap=120)
         self.min_score = min_score
         self.max_file_bytes = max_file_bytes
         self._ingest_concurrency = ingest_concurrency
-        self._verified_dimensions: int | None = None
+        self._recorded_embedder = recorded_embedder
+        self._active: Embedder = embedder
+        self._adopted: dict[EmbedderIdentity, Embedder] = {}
+        self._checked_version: str | None = None
         self._create_lock = asyncio.Lock()
+
+    @property
+    def gateway(self) -> VectorBackend:
+        """The backend (its older name)."""
+        return self.backend
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder in use: the one the collection records, else the configured one."""
+        return self._active
 
     # ---- collection bookkeeping -------------------------------------------------------
 
-    def _mismatch(self, recorded_model: object, recorded_dims: object) -> EmbeddingModelMismatch:
+    def _mismatch(self, identity: EmbedderIdentity) -> EmbeddingModelMismatch:
         return EmbeddingModelMismatch(
-            f"collection {self.collection!r} holds vectors from {recorded_model} "
-            f"({recorded_dims} dimensions), but the configured embedder is "
-            f"{self.embedder.model_name}; vector spaces are never mixed. Switch "
-            "EMBEDDINGS_PROVIDER/EMBEDDINGS_MODEL back, or ingest into another collection "
-            "(QDRANT_COLLECTION or --collection)"
+            f"collection {self.collection!r} was built with {identity.describe()}, but the "
+            f"configured embedder is {self.configured_embedder.model_name}; vector spaces are "
+            "never mixed. Re-ingest with `python -m tools.ingest --reembed`, or set "
+            "EMBEDDINGS_PROVIDER/EMBEDDINGS_MODEL to the recorded embedder"
         )
 
-    async def _recorded_dimensions(self) -> int | None:
-        """The collection's vector size after checking its model; None when it doesn't exist."""
-        if self._verified_dimensions is not None:
-            return self._verified_dimensions
-
-        def describe(client: QdrantClient) -> qm.CollectionInfo | None:
-            if not client.collection_exists(self.collection):
-                return None
-            return client.get_collection(self.collection)
-
-        info = await self.gateway.run("reading the collection", describe)
-        if info is None:
-            return None
-        metadata = info.config.metadata or {}
-        vectors = info.config.params.vectors
-        size = vectors.size if isinstance(vectors, qm.VectorParams) else None
-        model = metadata.get(META_MODEL)
-        if model is None:
+    def _adopt(self, info: CollectionInfo) -> None:
+        """Use the embedder the collection records (or refuse with one actionable line)."""
+        identity = info.embedder
+        if identity is None:
             raise EmbeddingModelMismatch(
                 f"collection {self.collection!r} records no embedding model, so it was not "
                 "created by this tool; use another collection name"
             )
-        if model != self.embedder.model_name or size != metadata.get(META_DIMENSIONS):
-            raise self._mismatch(model, metadata.get(META_DIMENSIONS, size))
-        self._verified_dimensions = int(size) if size is not None else None
-        return self._verified_dimensions
+        if _same_embedder(self.configured_embedder, identity):
+            self._active = self.configured_embedder
+        elif identity in self._adopted:
+            self._active = self._adopted[identity]
+        elif self._recorded_embedder is None:
+            raise self._mismatch(identity)
+        else:
+            try:
+                recorded = self._recorded_embedder(identity)
+            except EmbeddingsError as exc:
+                raise EmbeddingModelMismatch(str(exc)) from exc
+            logger.warning(
+                "collection %r was built with %s; using it rather than the configured %s "
+                "(re-ingest with `python -m tools.ingest --reembed` to switch)",
+                self.collection,
+                identity.describe(),
+                self.configured_embedder.model_name,
+            )
+            self._adopted[identity] = self._active = recorded
+        self._checked_version = info.version
+
+    async def _collection(self) -> CollectionInfo | None:
+        """The collection's facts, with its embedder adopted; None when it doesn't exist."""
+        info = await self.backend.info(self.collection)
+        if info is None:
+            return None
+        if info.version != self._checked_version or info.embedder is None:
+            self._adopt(info)
+        return info
 
     async def _ensure_collection(self, dimensions: int) -> None:
         async with self._create_lock:
-            existing = await self._recorded_dimensions()
-            if existing is not None:
-                if existing != dimensions:
-                    raise self._mismatch(self.embedder.model_name, existing)
+            info = await self._collection()
+            if info is not None:
+                if info.dimensions != dimensions:
+                    raise self._mismatch(info.embedder or self.embedder.identity(dimensions))
                 return
-            local = self.gateway.location.is_local
-
-            def create(client: QdrantClient) -> None:
-                client.create_collection(
-                    self.collection,
-                    vectors_config=qm.VectorParams(size=dimensions, distance=qm.Distance.DOT),
-                    metadata={
-                        META_MODEL: self.embedder.model_name,
-                        META_DIMENSIONS: dimensions,
-                        "chunker_version": CHUNKER_VERSION,
-                    },
-                )
-                if not local:  # local mode scans every point anyway and warns about indexes
-                    for key in ("property_id", "source"):
-                        client.create_payload_index(
-                            self.collection, key, field_schema=qm.PayloadSchemaType.KEYWORD
-                        )
-
-            await self.gateway.run("creating the collection", create)
+            identity = self.embedder.identity(dimensions)
+            await self.backend.create(self.collection, dimensions, identity)
+            self._checked_version = None
             logger.info(
-                "created collection %r for %s (%d dimensions) in %s",
+                "created collection %r for %s in %s",
                 self.collection,
-                self.embedder.model_name,
-                dimensions,
-                self.gateway.location.describe(),
+                identity.describe(),
+                self.backend.describe_location(),
             )
 
-    def _check_vector(self, vector: list[float], recorded: int) -> None:
-        if len(vector) != recorded:
-            raise self._mismatch(f"a {recorded}-dimension model", recorded)
+    def _check_vector(self, vector: list[float], info: CollectionInfo) -> None:
+        if len(vector) != info.dimensions:
+            raise self._mismatch(info.embedder or self.embedder.identity(info.dimensions))
 
     async def count(self) -> int:
         """Number of chunks in the collection (0 when it doesn't exist yet)."""
-        if await self._recorded_dimensions() is None:
+        if await self._collection() is None:
             return 0
-        return await self.gateway.run(
-            "counting", lambda c: c.count(self.collection, exact=True).count
-        )
+        return await self.backend.count(self.collection)
+
+    async def recorded_embedder(self) -> EmbedderIdentity | None:
+        """What the collection records about its embedder (None when it doesn't exist)."""
+        info = await self.backend.info(self.collection)
+        return info.embedder if info is not None else None
 
     # ---- search ------------------------------------------------------------------------
 
     async def embed_query(self, text: str) -> list[float]:
-        """The query vector; embedding failures become document-store errors."""
+        """The query vector in the collection's space; failures become store errors."""
+        await self._collection()
         try:
             return await self.embedder.aembed_query(text)
         except EmbeddingsUnavailable as exc:
@@ -284,18 +315,14 @@ class DocumentStore:
     ) -> SearchResult:
         """Top-k chunks for a query vector, dropping those under the minimum score."""
         threshold = self.min_score if min_score is None else min_score
-        recorded = await self._recorded_dimensions()
-        if recorded is None:
+        info = await self._collection()
+        if info is None:
             logger.warning("search in %r, which has no documents yet", self.collection)
             return SearchResult(query=query, hits=[], min_score=threshold)
-        self._check_vector(vector, recorded)
-        vector = unit(vector)
-
-        if property_id is not None and self.gateway.location.is_local:
-            search = partial(self._local_property_search, vector=vector, k=k, prop=property_id)
-        else:
-            search = partial(self._filtered_search, vector=vector, k=k, prop=property_id)
-        points = await self.gateway.run("searching", search)
+        self._check_vector(vector, info)
+        points = await self.backend.query(
+            self.collection, unit(vector), limit=k, where=property_filter(property_id)
+        )
         hits = [self._hit(p) for p in points]
         kept = [h for h in hits if h.score >= threshold]
         return SearchResult(
@@ -311,7 +338,7 @@ class DocumentStore:
         min_score: float | None = None,
     ) -> SearchResult:
         """Top-k chunks for a question, optionally limited to one property (plus general)."""
-        if await self._recorded_dimensions() is None:
+        if await self._collection() is None:
             threshold = self.min_score if min_score is None else min_score
             return SearchResult(query=query, hits=[], min_score=threshold)
         vector = await self.embed_query(query)
@@ -323,56 +350,26 @@ class DocumentStore:
         self, vector: list[float], *, k: int = 5, property_id: str | None = None
     ) -> list[SearchHit]:
         """The k most similar documents (best chunk of each), with no score threshold."""
-        recorded = await self._recorded_dimensions()
-        if recorded is None:
+        info = await self._collection()
+        if info is None:
             return []
-        self._check_vector(vector, recorded)
+        self._check_vector(vector, info)
         vector = unit(vector)
-
-        def grouped(client: QdrantClient) -> list[qm.PointGroup]:
-            return client.query_points_groups(
-                self.collection,
-                query=vector,
-                group_by="source",
-                limit=k,
-                group_size=1,
-                query_filter=property_filter(property_id),
-                with_payload=True,
-            ).groups
-
-        groups = await self.gateway.run("searching documents", grouped)
-        return [self._hit(g.hits[0]) for g in groups if g.hits]
-
-    def _filtered_search(
-        self, client: QdrantClient, vector: list[float], k: int, prop: str | None
-    ) -> list[qm.ScoredPoint]:
-        return client.query_points(
-            self.collection,
-            query=vector,
-            limit=k,
-            query_filter=property_filter(prop),
-            with_payload=True,
-        ).points
-
-    def _local_property_search(
-        self, client: QdrantClient, vector: list[float], k: int, prop: str
-    ) -> list[qm.ScoredPoint]:
-        """Exact filtered top-k without local mode's per-point Python filter, when possible.
-
-        If at least k of the unfiltered top k*OVERFETCH are eligible, they are the filtered
-        top k (any better eligible point would be in that list too); otherwise filter for real.
-        """
-        wide = client.query_points(
-            self.collection, query=vector, limit=k * OVERFETCH, with_payload=True
-        ).points
-        eligible = [p for p in wide if (p.payload or {}).get("property_id") in (prop, None)]
-        if len(eligible) >= k or len(wide) < k * OVERFETCH:
-            return eligible[:k]
-        return self._filtered_search(client, vector, k, prop)
+        where = property_filter(property_id)
+        limit = k * OVERFETCH
+        while True:
+            points = await self.backend.query(self.collection, vector, limit=limit, where=where)
+            best: dict[str, SearchHit] = {}
+            for point in points:  # best first, so the first chunk of a source is its best
+                hit = self._hit(point)
+                best.setdefault(hit.source, hit)
+            if len(best) >= k or len(points) < limit:
+                return list(best.values())[:k]
+            limit *= 4
 
     @staticmethod
-    def _hit(point: qm.ScoredPoint) -> SearchHit:
-        payload = point.payload or {}
+    def _hit(point: FoundPoint) -> SearchHit:
+        payload = point.payload
         return SearchHit(
             source=str(payload.get("source", "")),
             title=str(payload.get("title", "")),
@@ -386,30 +383,18 @@ class DocumentStore:
     # ---- ingestion ---------------------------------------------------------------------
 
     async def _existing_ids(self, source: str) -> set[str]:
-        if await self._recorded_dimensions() is None:
+        if await self._collection() is None:
             return set()
+        ids: set[str] = set()
+        async for page in self.backend.scroll(
+            self.collection, where=VectorFilter.where("source", source), payload_keys=[]
+        ):
+            ids.update(p.id for p in page)
+        return ids
 
-        def scroll(client: QdrantClient) -> set[str]:
-            ids: set[str] = set()
-            offset: Any = None
-            while True:
-                points, offset = client.scroll(
-                    self.collection,
-                    scroll_filter=qm.Filter(must=[_match("source", source)]),
-                    limit=SCROLL_PAGE,
-                    offset=offset,
-                    with_payload=False,
-                    with_vectors=False,
-                )
-                ids.update(str(p.id) for p in points)
-                if offset is None:
-                    return ids
-
-        return await self.gateway.run("listing a file's chunks", scroll)
-
-    async def _embed_chunks(self, chunks: Sequence[Chunk]) -> list[list[float]]:
+    async def _embed_texts(self, texts: list[str]) -> list[list[float]]:
         try:
-            vectors = await self.embedder.aembed_documents([c.embed_text for c in chunks])
+            vectors = await self.embedder.aembed_documents(texts)
         except EmbeddingsUnavailable as exc:
             raise DocumentStoreUnavailable(f"embedding provider unavailable: {exc}") from exc
         except EmbeddingsError as exc:
@@ -430,30 +415,17 @@ class DocumentStore:
         new = [(pid, c) for pid, c in zip(ids, chunks, strict=True) if pid not in existing]
         stale = sorted(existing - set(ids))
         if new:
-            vectors = await self._embed_chunks([c for _, c in new])
+            vectors = await self._embed_texts([c.embed_text for _, c in new])
             await self._ensure_collection(len(vectors[0]))
             points = [
-                qm.PointStruct(id=pid, vector=vector, payload=self._payload(document, chunk))
+                StoredPoint(id=pid, vector=vector, payload=self._payload(document, chunk))
                 for (pid, chunk), vector in zip(new, vectors, strict=True)
             ]
             for start in range(0, len(points), UPSERT_BATCH):
-                batch = points[start : start + UPSERT_BATCH]
-                await self.gateway.run("storing chunks", partial(self._upsert, points=batch))
+                await self.backend.upsert(self.collection, points[start : start + UPSERT_BATCH])
         if stale:
-            await self.gateway.run(
-                "removing replaced chunks",
-                lambda c: c.delete(
-                    self.collection, points_selector=qm.PointIdsList(points=stale), wait=True
-                ),
-            )
+            await self.backend.delete_ids(self.collection, stale)
         return len(new), len(stale)
-
-    def _upsert(self, client: QdrantClient, points: list[qm.PointStruct]) -> None:
-        client.upsert(self.collection, points=points, wait=True)
-
-    def _delete_source(self, client: QdrantClient, source: str) -> None:
-        selector = qm.FilterSelector(filter=qm.Filter(must=[_match("source", source)]))
-        client.delete(self.collection, points_selector=selector, wait=True)
 
     @staticmethod
     def _payload(document: LoadedDocument, chunk: Chunk) -> dict[str, Any]:
@@ -463,10 +435,12 @@ class DocumentStore:
             "chunk": chunk.index,
             "section": chunk.section,
             "text": chunk.text,
+            "embed_text": chunk.embed_text,
             "content_hash": _sha256(chunk.embed_text),
             "file_hash": document.file_hash,
             "format": document.format,
             "property_id": document.property_id,
+            "chunker_version": CHUNKER_VERSION,
         }
 
     async def ingest(
@@ -475,33 +449,57 @@ class DocumentStore:
         *,
         prune: bool = False,
         progress: IngestProgress | None = None,
+        reembed: bool = False,
+        follow_symlinks: bool = False,
     ) -> IngestReport:
         """Ingest files and folders. Bad files are skipped (reported), the run continues.
 
-        `prune` also removes chunks of files that lived under the given paths and are gone.
+        `prune`: afterwards the collection holds only documents found under `paths`.
+        `reembed`: first move every stored chunk to the configured embedder.
+        `follow_symlinks`: also follow symlinks that leave an ingest folder.
+        All changes become visible to readers together, when the run ends.
         """
-        roots = await asyncio.to_thread(lambda: [Path(p).resolve() for p in paths])
-        files, skipped = await asyncio.to_thread(discover, roots)
+        files, skipped = await asyncio.to_thread(
+            discover, [Path(p) for p in paths], follow_symlinks=follow_symlinks
+        )
         report = IngestReport(files_seen=len(files) + len(skipped))
         for item in skipped:
             self._skipped(report, item, progress)
+        replacement = await self._reembedded_points(report) if reembed else None
+        async with self.backend.writing(self.collection, replace=replacement is not None):
+            if replacement is not None:
+                await self._store_replacement(*replacement)
+            await self._ingest_files(files, report, progress)
+            if prune:
+                missing_root = [s.source for s in skipped if s.reason == "not found"]
+                if missing_root:
+                    report.prune_refused = f"{missing_root[0]} does not exist"
+                else:
+                    await self._prune({f.source for f in files}, report)
+        return report
+
+    async def _ingest_files(
+        self, files: list[FoundFile], report: IngestReport, progress: IngestProgress | None
+    ) -> None:
         if progress is not None:
             progress.start(len(files))
         gate = asyncio.Semaphore(self._ingest_concurrency)
-        # local mode filters by scanning every point in Python, so one scan up front beats a
-        # filtered lookup per file; a server answers those from its payload index instead
-        known = await self.chunk_ids_by_source() if self.gateway.location.is_local else None
+        # one pass over the collection beats a filtered lookup per file on every backend
+        known = await self.chunk_ids_by_source()
 
-        async def one(path: Path) -> None:
+        async def one(found: FoundFile) -> None:
             async with gate:
                 try:
                     document = await asyncio.to_thread(
-                        load_document, path, max_bytes=self.max_file_bytes
+                        load_document,
+                        found.path,
+                        max_bytes=self.max_file_bytes,
+                        source=found.source,
                     )
                 except SkipFile as exc:
-                    self._skipped(report, SkippedFile(str(path), str(exc)), progress)
+                    self._skipped(report, SkippedFile(str(found.path), str(exc)), progress)
                 else:
-                    existing = None if known is None else known.get(document.source, set())
+                    existing = known.get(document.source, set())
                     added, removed = await self.ingest_document(document, existing=existing)
                     report.chunks_added += added
                     report.chunks_removed += removed
@@ -512,10 +510,46 @@ class DocumentStore:
                 if progress is not None:
                     progress.file_done()
 
-        await asyncio.gather(*(one(p) for p in files))
-        if prune:
-            await self._prune(roots, report)
-        return report
+        await asyncio.gather(*(one(f) for f in files))
+
+    async def _reembedded_points(
+        self, report: IngestReport
+    ) -> tuple[list[StoredPoint], int] | None:
+        """Every stored chunk with a vector from the configured embedder (None: nothing to do)."""
+        info = await self.backend.info(self.collection)
+        if info is None:
+            return None
+        if info.embedder is not None and _same_embedder(self.configured_embedder, info.embedder):
+            logger.info("collection %r already uses %s", self.collection, info.embedder.describe())
+            return None
+        chunks: list[FoundPoint] = []
+        async for page in self.backend.scroll(self.collection):
+            chunks.extend(page)
+        self._active = self.configured_embedder
+        points: list[StoredPoint] = []
+        for start in range(0, len(chunks), REEMBED_BATCH):
+            batch = chunks[start : start + REEMBED_BATCH]
+            vectors = await self._embed_texts([_embed_text(p.payload) for p in batch])
+            points += [
+                StoredPoint(
+                    id=p.id, vector=v, payload={**p.payload, "embed_text": _embed_text(p.payload)}
+                )
+                for p, v in zip(batch, vectors, strict=True)
+            ]
+        report.chunks_reembedded = len(points)
+        dimensions = len(points[0].vector) if points else self.configured_embedder.dimensions
+        return points, dimensions
+
+    async def _store_replacement(self, points: list[StoredPoint], dimensions: int) -> None:
+        identity = self.configured_embedder.identity(dimensions)
+        await self.backend.create(self.collection, dimensions, identity)
+        for start in range(0, len(points), UPSERT_BATCH):
+            await self.backend.upsert(self.collection, points[start : start + UPSERT_BATCH])
+        self._active = self.configured_embedder
+        self._checked_version = None
+        logger.info(
+            "re-embedded %d chunks of %r with %s", len(points), self.collection, identity.describe()
+        )
 
     @staticmethod
     def _skipped(report: IngestReport, item: SkippedFile, progress: IngestProgress | None) -> None:
@@ -525,52 +559,30 @@ class DocumentStore:
             progress.skipped(item)
 
     async def chunk_ids_by_source(self) -> dict[str, set[str]]:
-        """Every indexed source file with the ids of its chunks (one pass over the collection)."""
-        if await self._recorded_dimensions() is None:
+        """Every indexed source with the ids of its chunks (one pass over the collection)."""
+        if await self._collection() is None:
             return {}
-
-        def scroll(client: QdrantClient) -> dict[str, set[str]]:
-            by_source: dict[str, set[str]] = {}
-            offset: Any = None
-            while True:
-                points, offset = client.scroll(
-                    self.collection,
-                    limit=SCROLL_PAGE,
-                    offset=offset,
-                    with_payload=["source"],
-                    with_vectors=False,
-                )
-                for p in points:
-                    source = str((p.payload or {}).get("source", ""))
-                    by_source.setdefault(source, set()).add(str(p.id))
-                if offset is None:
-                    return by_source
-
-        return await self.gateway.run("listing sources", scroll)
+        by_source: dict[str, set[str]] = {}
+        async for page in self.backend.scroll(self.collection, payload_keys=["source"]):
+            for p in page:
+                by_source.setdefault(str(p.payload.get("source", "")), set()).add(p.id)
+        return by_source
 
     async def sources(self) -> dict[str, int]:
-        """Every indexed source file with its chunk count."""
+        """Every indexed source with its chunk count."""
         return {source: len(ids) for source, ids in (await self.chunk_ids_by_source()).items()}
 
-    async def _prune(self, roots: Sequence[Path], report: IngestReport) -> None:
+    async def _prune(self, present: set[str], report: IngestReport) -> None:
         indexed = await self.sources()
-
-        def gone_under_a_root() -> list[str]:
-            gone = []
-            for source in sorted(indexed):
-                path = Path(source)
-                inside = any(path == root or root in path.parents for root in roots)
-                if inside and not path.exists():
-                    gone.append(source)
-            return gone
-
-        for source in await asyncio.to_thread(gone_under_a_root):
+        for source in sorted(set(indexed) - present):
             count = indexed[source]
-            await self.gateway.run("pruning", partial(self._delete_source, source=source))
+            await self.backend.delete_where(self.collection, VectorFilter.where("source", source))
             report.sources_pruned.append(source)
             report.chunks_pruned += count
-            logger.info("pruned %d chunks of %s (file no longer exists)", count, source)
+            logger.info("pruned %d chunks of %s (not under the given paths)", count, source)
 
     async def aclose(self) -> None:
-        await self.gateway.aclose()
-        await self.embedder.aclose()
+        await self.backend.aclose()
+        await self.configured_embedder.aclose()
+        for embedder in self._adopted.values():
+            await embedder.aclose()

@@ -4,7 +4,12 @@
 fetches local model weights (called by `python -m agent download-files`).
 """
 
-from tools.embeddings.base import Embedder, EmbeddingsError, EmbeddingsUnavailable
+from tools.embeddings.base import (
+    Embedder,
+    EmbedderIdentity,
+    EmbeddingsError,
+    EmbeddingsUnavailable,
+)
 from tools.embeddings.cache import (
     CachedEmbedder,
     CacheStats,
@@ -15,30 +20,33 @@ from tools.embeddings.cache import (
 from tools.embeddings.factory import (
     build_embedder,
     build_provider,
+    build_recorded_embedder,
     download_models,
     fastembed_cache_dir,
     resolve_provider,
 )
 from tools.embeddings.fastembed_local import DEFAULT_FASTEMBED_MODEL, FastEmbedEmbedder
 from tools.embeddings.hashing import HashingEmbedder
-from tools.embeddings.openai_http import HttpEmbeddingsConfig, OpenAIEmbedder
+from tools.embeddings.openai_api import OpenAIEmbedder, OpenAIEmbeddingsConfig
 
 __all__ = [
     "DEFAULT_FASTEMBED_MODEL",
     "CacheStats",
     "CachedEmbedder",
     "Embedder",
+    "EmbedderIdentity",
     "EmbeddingCache",
     "EmbeddingsError",
     "EmbeddingsUnavailable",
     "FastEmbedEmbedder",
     "HashingEmbedder",
-    "HttpEmbeddingsConfig",
     "LRUEmbeddingCache",
     "OpenAIEmbedder",
+    "OpenAIEmbeddingsConfig",
     "RedisEmbeddingCache",
     "build_embedder",
     "build_provider",
+    "build_recorded_embedder",
     "download_models",
     "fastembed_cache_dir",
     "resolve_provider",

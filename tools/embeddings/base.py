@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
 
@@ -21,6 +22,19 @@ class EmbeddingsUnavailable(EmbeddingsError):
     """The provider cannot be reached or its model is not available locally."""
 
 
+class EmbedderIdentity(BaseModel):
+    """Which embedder made a collection's vectors: enough to build the same one again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    dimensions: int
+
+    def describe(self) -> str:
+        return f"{self.provider} {self.model} ({self.dimensions} dimensions)"
+
+
 class Embedder(Embeddings, ABC):
     """A LangChain `Embeddings` that also says which vector space it produces.
 
@@ -29,6 +43,8 @@ class Embedder(Embeddings, ABC):
     """
 
     model_name: str
+    # the EMBEDDINGS_PROVIDER value that builds this embedder again
+    provider: str = "unknown"
     # False when queries and documents are embedded differently (e.g. instruction prefixes).
     symmetric: bool = True
     # where "relevant" starts on this model's cosine scale, unless SEARCH_MIN_SCORE says otherwise
@@ -38,6 +54,14 @@ class Embedder(Embeddings, ABC):
     @abstractmethod
     def dimensions(self) -> int:
         """Length of every vector this embedder returns."""
+
+    def identity(self, dimensions: int | None = None) -> EmbedderIdentity:
+        """What a collection records about this embedder (`dimensions` when just measured)."""
+        return EmbedderIdentity(
+            provider=self.provider,
+            model=self.model_name,
+            dimensions=dimensions if dimensions is not None else self.dimensions,
+        )
 
     @property
     def cache_namespace(self) -> str:

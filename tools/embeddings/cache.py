@@ -148,6 +148,7 @@ class CachedEmbedder(Embedder):
         self.cache = cache
         self.stats = CacheStats()
         self.model_name = inner.model_name
+        self.provider = inner.provider
         self.symmetric = inner.symmetric
         self.suggested_min_score = inner.suggested_min_score
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from tools.embeddings.base import Embedder, EmbeddingsError
+from tools.embeddings.base import Embedder, EmbedderIdentity, EmbeddingsError
 from tools.embeddings.cache import (
     CachedEmbedder,
     EmbeddingCache,
@@ -21,11 +21,11 @@ from tools.embeddings.fastembed_local import (
     fastembed_model_cached,
 )
 from tools.embeddings.hashing import DEFAULT_HASHING_DIMENSIONS, HashingEmbedder
-from tools.embeddings.openai_http import (
+from tools.embeddings.openai_api import (
     DEFAULT_OPENAI_MODEL,
     OPENAI_BASE_URL,
-    HttpEmbeddingsConfig,
     OpenAIEmbedder,
+    OpenAIEmbeddingsConfig,
 )
 from tools.settings import EmbeddingsProvider, ToolsSettings
 
@@ -50,7 +50,7 @@ def resolve_provider(settings: ToolsSettings) -> EmbeddingsProvider:
     return "hashing"
 
 
-def _http_config(settings: ToolsSettings, provider: EmbeddingsProvider) -> HttpEmbeddingsConfig:
+def _openai_config(settings: ToolsSettings, provider: EmbeddingsProvider) -> OpenAIEmbeddingsConfig:
     common = {
         "dimensions": settings.embeddings_dimensions,
         "timeout_s": settings.embeddings_timeout_s,
@@ -62,10 +62,11 @@ def _http_config(settings: ToolsSettings, provider: EmbeddingsProvider) -> HttpE
         key = settings.embeddings_api_key or settings.openai_api_key
         if key is None:
             raise EmbeddingsError("EMBEDDINGS_PROVIDER=openai needs OPENAI_API_KEY")
-        return HttpEmbeddingsConfig(
+        return OpenAIEmbeddingsConfig(
             model=settings.embeddings_model or DEFAULT_OPENAI_MODEL,
             base_url=settings.embeddings_base_url or OPENAI_BASE_URL,
             api_key=key.get_secret_value(),
+            provider="openai",
             provider_label="OpenAI",
             **common,  # type: ignore[arg-type]
         )
@@ -76,10 +77,11 @@ def _http_config(settings: ToolsSettings, provider: EmbeddingsProvider) -> HttpE
         )
     # never forward OPENAI_API_KEY to a third-party server
     key = settings.embeddings_api_key
-    return HttpEmbeddingsConfig(
+    return OpenAIEmbeddingsConfig(
         model=settings.embeddings_model,
         base_url=settings.embeddings_base_url,
         api_key=key.get_secret_value() if key else None,
+        provider="openai-compatible",
         provider_label=f"embeddings server {settings.embeddings_base_url}",
         **common,  # type: ignore[arg-type]
     )
@@ -89,7 +91,7 @@ def build_provider(settings: ToolsSettings) -> Embedder:
     """The bare (uncached) embedder the settings ask for."""
     provider = resolve_provider(settings)
     if provider in ("openai", "openai-compatible"):
-        return OpenAIEmbedder(_http_config(settings, provider))
+        return OpenAIEmbedder(_openai_config(settings, provider))
     if provider == "fastembed":
         return FastEmbedEmbedder(
             settings.embeddings_model or DEFAULT_FASTEMBED_MODEL,
@@ -100,13 +102,16 @@ def build_provider(settings: ToolsSettings) -> Embedder:
 
 
 def build_embedder(
-    settings: ToolsSettings, *, redis: aioredis.Redis | None = None
+    settings: ToolsSettings,
+    *,
+    redis: aioredis.Redis | None = None,
+    inner: Embedder | None = None,
 ) -> CachedEmbedder:
     """The configured embedder behind a cache: Redis when available, else an in-process LRU.
 
     The hashing embedder computes faster than a Redis round trip, so it only gets the LRU.
     """
-    inner = build_provider(settings)
+    inner = inner or build_provider(settings)
     cache: EmbeddingCache
     if isinstance(inner, HashingEmbedder):
         cache = LRUEmbeddingCache(settings.embeddings_cache_size)
@@ -128,6 +133,67 @@ def build_embedder(
         type(cache).__name__,
     )
     return CachedEmbedder(inner, cache)
+
+
+RECORDED_PROVIDERS = ("openai", "openai-compatible", "fastembed", "hashing")
+
+
+def _recorded_unavailable(identity: EmbedderIdentity, collection: str, remedy: str) -> str:
+    return (
+        f"collection {collection!r} was built with {identity.describe()}; re-ingest with "
+        f"`python -m tools.ingest --reembed` to use the configured embedder, or {remedy}"
+    )
+
+
+def build_recorded_embedder(
+    settings: ToolsSettings,
+    identity: EmbedderIdentity,
+    *,
+    collection: str,
+    redis: aioredis.Redis | None = None,
+) -> CachedEmbedder:
+    """The embedder a collection was built with, when these settings can run it.
+
+    Raises `EmbeddingsError` with one actionable line when they cannot (no API key, model not
+    downloaded, ...).
+    """
+    provider = identity.provider
+    if provider not in RECORDED_PROVIDERS:
+        raise EmbeddingsError(
+            _recorded_unavailable(
+                identity, collection, "set EMBEDDINGS_PROVIDER and EMBEDDINGS_MODEL to it"
+            )
+        )
+    recorded = settings.model_copy(
+        update={
+            "embeddings_provider": provider,
+            "embeddings_model": identity.model,
+            "embeddings_dimensions": identity.dimensions,
+        }
+    )
+    if provider == "openai" and not (settings.embeddings_api_key or settings.openai_api_key):
+        raise EmbeddingsError(_recorded_unavailable(identity, collection, "set OPENAI_API_KEY"))
+    if provider == "openai-compatible" and not settings.embeddings_base_url:
+        raise EmbeddingsError(
+            _recorded_unavailable(
+                identity, collection, "set EMBEDDINGS_BASE_URL to the server that runs it"
+            )
+        )
+    if provider == "fastembed" and not fastembed_model_cached(
+        identity.model, fastembed_cache_dir(settings)
+    ):
+        raise EmbeddingsError(
+            _recorded_unavailable(
+                identity,
+                collection,
+                "run `python -m agent download-files` with "
+                f"EMBEDDINGS_PROVIDER=fastembed EMBEDDINGS_MODEL={identity.model}",
+            )
+        )
+    try:
+        return build_embedder(recorded, redis=redis)
+    except EmbeddingsError as exc:
+        raise EmbeddingsError(_recorded_unavailable(identity, collection, str(exc))) from exc
 
 
 def download_models(settings: ToolsSettings) -> list[str]:

@@ -55,6 +55,7 @@ def missing_model_message(model_name: str, cache_dir: Path) -> str:
 class FastEmbedEmbedder(Embedder):
     """A FastEmbed `TextEmbedding`, loaded lazily from the local cache only."""
 
+    provider = "fastembed"
     symmetric = False
     # BGE-style models score unrelated text around 0.3 to 0.5 (a starting point; tune it)
     suggested_min_score = 0.5

@@ -91,6 +91,7 @@ class HashingEmbedder(Embedder):
     topic, word pairs reward matching phrases, character n-grams tolerate inflections and typos.
     """
 
+    provider = "hashing"
     # lexical scores run low: relevant passages score about 0.1 to 0.4
     suggested_min_score = 0.08
 

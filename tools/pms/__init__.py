@@ -10,7 +10,14 @@ from tools.pms.clock import Clock, fixed_clock, utc_now
 from tools.pms.demo import DemoPMS
 from tools.pms.desk import GuestDesk
 from tools.pms.errors import OfferUnavailable, PMSError, PMSUnavailable, StayRejected
-from tools.pms.factory import PMSConfigError, build_ledger, build_pms, build_verification_store
+from tools.pms.factory import (
+    PMSConfigError,
+    build_ledger,
+    build_pms,
+    build_verification_store,
+    build_verification_throttle,
+    throttle_policy,
+)
 from tools.pms.models import (
     Availability,
     FeedbackReceipt,
@@ -23,6 +30,12 @@ from tools.pms.models import (
     UpsellReceipt,
 )
 from tools.pms.protocol import PMS
+from tools.pms.throttle import (
+    InMemoryVerificationThrottle,
+    RedisVerificationThrottle,
+    ThrottlePolicy,
+    VerificationThrottle,
+)
 from tools.pms.tools import conversation_of, pms_tools, verified_context
 from tools.pms.verification import (
     InMemoryVerificationStore,
@@ -41,6 +54,7 @@ __all__ = [
     "GapNightPolicy",
     "GuestDesk",
     "InMemoryVerificationStore",
+    "InMemoryVerificationThrottle",
     "Money",
     "OfferUnavailable",
     "PMSConfigError",
@@ -50,17 +64,22 @@ __all__ = [
     "PropertySummary",
     "Quote",
     "RedisVerificationStore",
+    "RedisVerificationThrottle",
     "Reservation",
     "StayRejected",
+    "ThrottlePolicy",
     "UpsellOffer",
     "UpsellReceipt",
     "VerificationStore",
+    "VerificationThrottle",
     "build_ledger",
     "build_pms",
     "build_verification_store",
+    "build_verification_throttle",
     "conversation_of",
     "fixed_clock",
     "pms_tools",
+    "throttle_policy",
     "utc_now",
     "verified_context",
 ]

@@ -2,8 +2,13 @@
 
 Shared by the LangChain tools and the upsell / gap-night workflows so both follow the same
 rules: reservation details only after confirmation code + last name match, at most
-`max_failures` failed attempts per conversation, and side effects keyed per conversation
-and offer so a repeated or speculative run cannot book twice.
+`max_failures` failed attempts per conversation, failed attempts also throttled per
+reservation code and last name across conversations (`tools.pms.throttle`), and side effects
+keyed per conversation and offer so a repeated or speculative run cannot book twice.
+
+Verified status belongs to the caller: the desk of one call is bound to the caller's
+authenticated key, and every record it keeps is scoped by (caller, conversation), so another
+identity on the same thread, or the same caller on a new thread, starts unverified.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from tools.pms.models import (
 from tools.pms.protocol import PMS
 from tools.pms.speech import join_words
 from tools.pms.stay import local_today
+from tools.pms.throttle import InMemoryVerificationThrottle, VerificationThrottle, targets_for
 from tools.pms.verification import InMemoryVerificationStore, VerificationStore, VerifiedGuest
 
 __all__ = [
@@ -90,9 +96,11 @@ def _score(wanted: set[str], offer_text: str) -> float:
 class Verification:
     """The result of one verification attempt (locked: too many failures already)."""
 
-    outcome: Literal["verified", "mismatch", "locked", "incomplete"]
+    outcome: Literal["verified", "mismatch", "locked", "wait", "incomplete"]
     reservation: Reservation | None = None
     attempts_left: int = 0
+    # "wait" and target locks: seconds until that code or name may be tried again
+    retry_after_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,33 +120,60 @@ class GuestDesk:
         pms: PMS,
         *,
         store: VerificationStore | None = None,
+        throttle: VerificationThrottle | None = None,
         clock: Clock | None = None,
         max_failures: int = MAX_FAILED_VERIFICATIONS,
+        caller: str | None = None,
     ) -> None:
         self.pms = pms
         self.store: VerificationStore = store or InMemoryVerificationStore()
+        self.throttle: VerificationThrottle = throttle or InMemoryVerificationThrottle()
         self.clock = clock or utc_now
         self.max_failures = max_failures
+        # Hashed: store keys name the caller without carrying their identity.
+        self._caller = (
+            hashlib.sha256(f"caller\x1f{caller}".encode()).hexdigest()[:24] if caller else None
+        )
+
+    def _key(self, conversation: str) -> str:
+        """The store key of this caller's records in `conversation`."""
+        return conversation if self._caller is None else f"{self._caller}:{conversation}"
 
     # -- verification ----------------------------------------------------------------------
 
     async def locked(self, conversation: str) -> bool:
-        return await self.store.failures(conversation) >= self.max_failures
+        return await self.store.failures(self._key(conversation)) >= self.max_failures
 
     async def verify(self, conversation: str, code: str, last_name: str) -> Verification:
-        failures = await self.store.failures(conversation)
+        key = self._key(conversation)
+        failures = await self.store.failures(key)
         if failures >= self.max_failures:
             return Verification("locked")
-        if not normalize_code(code) or not _folded(last_name):
+        said_code, said_name = normalize_code(code), _folded(last_name)
+        if not said_code or not said_name:
             return Verification("incomplete", attempts_left=self.max_failures - failures)
-        reservation = await self.pms.find_reservation(code, last_name)
+        targets = targets_for(said_code, said_name)
+        attempt = await self.throttle.begin(targets)
+        if not attempt.allowed:
+            return Verification(
+                "locked" if attempt.locked else "wait",
+                attempts_left=self.max_failures - failures,
+                retry_after_s=attempt.retry_after_s,
+            )
+        try:
+            reservation = await self.pms.find_reservation(code, last_name)
+        except BaseException:
+            await self.throttle.succeeded(targets)  # an outage is not a wrong guess
+            raise
         if reservation is None:
-            failures = await self.store.record_failure(conversation)
+            await self.throttle.failed(targets, attempt)
+            failures = await self.store.record_failure(key)
             left = max(0, self.max_failures - failures)
             return Verification("locked" if left == 0 else "mismatch", attempts_left=left)
+        await self.throttle.succeeded(targets)
         if conversation != ANONYMOUS:
             await self.store.remember(
-                conversation,
+                key,
                 VerifiedGuest(
                     code=reservation.code,
                     last_name=reservation.guest_last_name,
@@ -148,8 +183,8 @@ class GuestDesk:
         return Verification("verified", reservation, self.max_failures - failures)
 
     async def reservation(self, conversation: str) -> Reservation | None:
-        """The conversation's verified reservation, as the PMS has it now."""
-        guest = await self.store.verified(conversation)
+        """This caller's verified reservation in `conversation`, as the PMS has it now."""
+        guest = await self.store.verified(self._key(conversation))
         if guest is None:
             return None
         return await self.pms.find_reservation(guest.code, guest.last_name)
@@ -181,7 +216,7 @@ class GuestDesk:
             if chosen is None:
                 return None, summaries
         else:
-            guest = await self.store.verified(conversation)
+            guest = await self.store.verified(self._key(conversation))
             if guest is not None:
                 chosen = next((s for s in summaries if s.id == guest.property_id), None)
             elif len(summaries) == 1:
@@ -203,7 +238,7 @@ class GuestDesk:
         by_id = {o.id: o for o in offers}
         if text in by_id:
             return OfferChoice(by_id[text])
-        requested = await self.store.requested(self._scope(conversation, reservation))
+        requested = await self.requested(conversation, reservation)
         if text in requested:
             return OfferChoice(None, already_requested=text)
         wanted = _tokens(text)
@@ -235,9 +270,12 @@ class GuestDesk:
         _, offer_id, _, offer = top[0]
         return OfferChoice(offer) if offer is not None else OfferChoice(None, offer_id)
 
-    @staticmethod
-    def _scope(conversation: str, reservation: Reservation) -> str:
-        return f"{conversation}:{reservation.code}"
+    def _scope(self, conversation: str, reservation: Reservation) -> str:
+        return f"{self._key(conversation)}:{reservation.code}"
+
+    async def requested(self, conversation: str, reservation: Reservation) -> dict[str, str]:
+        """Offers this caller requested for `reservation` in this conversation: id → name."""
+        return await self.store.requested(self._scope(conversation, reservation))
 
     def request_key(self, conversation: str, reservation: Reservation, offer_id: str) -> str:
         return f"{self._scope(conversation, reservation)}:{offer_id}"

@@ -12,6 +12,12 @@ from tools.pms.clock import Clock
 from tools.pms.demo import DemoPMS
 from tools.pms.ledger import InMemoryLedger, RedisLedger, RequestLedger
 from tools.pms.protocol import PMS
+from tools.pms.throttle import (
+    InMemoryVerificationThrottle,
+    RedisVerificationThrottle,
+    ThrottlePolicy,
+    VerificationThrottle,
+)
 from tools.pms.verification import (
     InMemoryVerificationStore,
     RedisVerificationStore,
@@ -19,7 +25,14 @@ from tools.pms.verification import (
 )
 from tools.settings import ToolsSettings
 
-__all__ = ["PMSConfigError", "build_ledger", "build_pms", "build_verification_store"]
+__all__ = [
+    "PMSConfigError",
+    "build_ledger",
+    "build_pms",
+    "build_verification_store",
+    "build_verification_throttle",
+    "throttle_policy",
+]
 
 
 class PMSConfigError(ValueError):
@@ -39,6 +52,24 @@ def build_ledger(redis: aioredis.Redis | None = None) -> RequestLedger:
 def build_verification_store(redis: aioredis.Redis | None = None) -> VerificationStore:
     """Redis-backed when a client is given (shared by all workers), else in-process."""
     return RedisVerificationStore(redis) if redis is not None else InMemoryVerificationStore()
+
+
+def throttle_policy(settings: ToolsSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        code_lock_after=settings.pms_verify_code_lock_after,
+        name_lock_after=settings.pms_verify_name_lock_after,
+        lock_s=settings.pms_verify_lock_s,
+        window_s=max(3600.0, settings.pms_verify_lock_s),
+    )
+
+
+def build_verification_throttle(
+    redis: aioredis.Redis | None = None, policy: ThrottlePolicy | None = None
+) -> VerificationThrottle:
+    """Counts failed attempts per code and name in Redis (all workers) or in this process."""
+    if redis is not None:
+        return RedisVerificationThrottle(redis, policy)
+    return InMemoryVerificationThrottle(policy)
 
 
 def build_pms(

@@ -38,6 +38,7 @@ from tools.pms.phrases import (
 from tools.pms.protocol import PMS
 from tools.pms.speech import join_words
 from tools.pms.stay import parse_day, stay_problem
+from tools.pms.throttle import VerificationThrottle
 from tools.pms.verification import VerificationStore
 
 __all__ = ["NEEDS_VERIFICATION", "conversation_of", "pms_tools", "verified_context"]
@@ -75,6 +76,13 @@ class _Stay:
     arrival: date
     departure: date
     today: date
+
+
+def _spoken_wait(seconds: float) -> str:
+    if seconds <= 60:
+        return "a moment"
+    minutes = max(1, round(seconds / 60))
+    return "a minute" if minutes == 1 else f"about {minutes} minutes"
 
 
 def _invalid_input(error: ValidationError) -> str:
@@ -146,6 +154,7 @@ def pms_tools(
     pms: PMS,
     *,
     store: VerificationStore | None = None,
+    throttle: VerificationThrottle | None = None,
     clock: Clock | None = None,
     desk: GuestDesk | None = None,
 ) -> list[BaseTool]:
@@ -154,7 +163,7 @@ def pms_tools(
 
     Pass the same `store` (or `desk`) to the workflows so verification is shared.
     """
-    desk = desk or GuestDesk(pms, store=store, clock=clock)
+    desk = desk or GuestDesk(pms, store=store, throttle=throttle, clock=clock)
 
     async def property_or_question(hint: str | None, conversation: str) -> Property | Result:
         prop, candidates = await desk.resolve_property(hint, conversation)
@@ -195,6 +204,12 @@ def pms_tools(
                 "I'm sorry, I can't look up reservations on this call after several "
                 "unsuccessful attempts. Please contact the team directly.",
                 {"verified": False, "locked": True},
+            )
+        if result.outcome == "wait":
+            return (
+                "There have been several unsuccessful attempts for those details, so I have "
+                f"to pause for {_spoken_wait(result.retry_after_s)}. Let's try again then.",
+                {"verified": False, "retry_after_s": round(result.retry_after_s, 1)},
             )
         if result.outcome == "incomplete":
             return (
@@ -309,7 +324,7 @@ def pms_tools(
             offer_id, name = choice.offer.id, choice.offer.name
         elif choice.already_requested is not None:
             offer_id = choice.already_requested
-            name = (await desk.store.requested(f"{conversation}:{found.code}"))[offer_id]
+            name = (await desk.requested(conversation, found))[offer_id]
         elif offer.strip() and any(offer.strip().lower() in e.lower() for e in found.extras):
             return f"{offer.strip()} is already on your reservation.", {"error": "already_booked"}
         else:

@@ -1,0 +1,265 @@
+"""The page's protocol module (web/src/protocol.js) on payloads the agent's real code produces.
+
+Replies come from the real command dispatcher, events from the real event builders; each is
+checked against schemas/*.json before `node --test` reads them. The page's command envelopes
+are checked the other way round: against the request schema and the agent's own parsers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from data_channel_fakes import check_event, check_reply, memory_store, small_brain, store_tools
+from jsonschema import Draft202012Validator
+from langchain_core.messages import HumanMessage, ToolMessage
+from livekit.agents import AgentSession
+from pydantic import ValidationError
+
+from agent.commands.access import Sender
+from agent.commands.conversation import SessionConversation
+from agent.commands.dispatcher import CommandDispatcher, Reply
+from agent.commands.events import error_event_data, tool_finished_data, tool_started_data
+from agent.commands.handlers import builtin_commands
+from agent.commands.parsing import decode_envelope
+from agent.commands.protocol import EventType, event_envelope
+from agent.commands.rate_limit import RateLimiter
+from agent.commands.registry import ArgumentError, CommandRegistry
+from agent.commands.services import CommandServices
+from agent.commands.sources import sources_from_messages
+from agent.data_channel import _welcome
+from agent.graph_llm.events import ToolFinished, ToolStarted
+from workflows.registry import build_workflow_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+CALLER = Sender("caller-1", is_linked=True, is_staff=False)
+STAFF = Sender("staff-1", is_linked=False, is_staff=True)
+REQUEST_SCHEMA = Draft202012Validator(
+    json.loads((ROOT / "schemas" / "command-request.v1.json").read_text(encoding="utf-8"))
+)
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
+        self.sent.append(dict(check_event(event_envelope(event_type, data))))
+
+
+async def _dispatcher(
+    tmp_path: Path, *, limit: int = 1000
+) -> tuple[CommandDispatcher, Any, _Events]:
+    await asyncio.to_thread(tmp_path.mkdir)
+    store = await memory_store(tmp_path)
+    tools = store_tools(store)
+    brain = small_brain(model=None, tools=tools)
+    session: AgentSession[Any] = AgentSession(llm=brain.llm)
+    events = _Events()
+    services = CommandServices(
+        conversation=SessionConversation(
+            session, brain.llm, graph=brain.graph, extra_providers={"embeddings": "hashing"}
+        ),
+        events=events,
+        tools={t.name: t for t in tools},
+        workflows=build_workflow_registry(store=store, model=None, pms=None),
+    )
+    dispatcher = CommandDispatcher(
+        CommandRegistry.of(builtin_commands(workflow_timeout_s=10)),
+        services,
+        limiter=RateLimiter(limit=limit, window_s=10),
+        timeout_s=10,
+    )
+    return dispatcher, tools, events
+
+
+async def _reply(dispatcher: CommandDispatcher, sender: Sender, request: dict[str, Any]) -> Any:
+    outcome = await dispatcher.handle_envelope(json.dumps(request), sender)
+    assert isinstance(outcome, Reply), outcome
+    return dict(check_reply(outcome.envelope))
+
+
+async def _agent_payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    dispatcher, tools, sent = await _dispatcher(tmp_path / "docs")
+    requests = {
+        "help": (CALLER, {"command": "help"}),
+        "help_one": (CALLER, {"command": "help", "args": {"command": "search"}}),
+        "search": (CALLER, {"command": "search", "args": {"query": "wifi password"}}),
+        "search_nothing": (CALLER, {"command": "search", "args": {"query": "zzqx"}}),
+        "embed": (CALLER, {"command": "embed", "args": {"text": "parking gate"}}),
+        "analyze_unavailable": (CALLER, {"command": "analyze", "args": {"text": "great stay"}}),
+        "workflow_list": (STAFF, {"command": "workflow"}),
+        "status": (STAFF, {"command": "status"}),
+        "reset_ask": (STAFF, {"command": "reset"}),
+        "mode_show": (CALLER, {"command": "mode"}),
+        "mode_set": (CALLER, {"command": "mode", "args": {"mode": "text"}}),
+        "invalid_arguments": (CALLER, {"command": "search", "args": {}}),
+        "unknown_command": (CALLER, {"command": "nope"}),
+        "forbidden": (CALLER, {"command": "status"}),
+        "workflow_run": (
+            CALLER,
+            {
+                "command": "workflow",
+                "args": {"name": "document_qa", "params": {"question": "where can I park"}},
+            },
+        ),
+    }
+    replies = {
+        name: await _reply(dispatcher, sender, {"v": 1, "id": f"w-{name}", **request})
+        for name, (sender, request) in requests.items()
+    }
+    limited, _, _ = await _dispatcher(tmp_path / "limited", limit=1)
+    await _reply(limited, CALLER, {"v": 1, "id": "w-1", "command": "mode"})
+    replies["rate_limited"] = await _reply(
+        limited, CALLER, {"v": 1, "id": "w-2", "command": "mode"}
+    )
+    assert replies["rate_limited"]["error"]["code"] == "rate_limited"
+
+    search = next(t for t in tools if t.name == "search_documents")
+    call = {"type": "tool_call", "id": "c1", "name": search.name, "args": {"query": "wifi"}}
+    result = await search.ainvoke(call)
+    assert isinstance(result, ToolMessage)
+    sources = sources_from_messages([HumanMessage("What's the Wi-Fi password?"), result])
+    assert sources
+    started = ToolStarted("search_documents", "c1", "query='wifi'", "t-1", 1767225600.0)
+    finished = ToolFinished("search_documents", "c1", "query='wifi'", "t-1", 0.0421, True)
+    welcome = _welcome(
+        CommandRegistry.of(builtin_commands(workflow_timeout_s=10)),
+        CALLER,
+        agent_name="voice-agent",
+        greeting="Hello, how can I help?",
+        capability_list=["voice", "chat", "commands", "document_search"],
+        reply_mode="both",
+    )
+    built = {
+        "welcome": (EventType.WELCOME, welcome),
+        "tool_started": (EventType.TOOL_STARTED, tool_started_data(started)),
+        "tool_finished": (EventType.TOOL_FINISHED, tool_finished_data(finished)),
+        "sources": (
+            EventType.SOURCES,
+            {"message_id": "item_1", "conversation_id": "conv-1", "sources": sources},
+        ),
+        "reply_mode": (EventType.REPLY_MODE, {"mode": "text"}),
+        "thread_reset": (
+            EventType.THREAD_RESET,
+            {"conversation_id": "conv-2", "previous_conversation_id": "conv-1"},
+        ),
+        "error": (
+            EventType.ERROR,
+            error_event_data("tts_failed", recoverable=True, source="openai/gpt-4o-mini-tts"),
+        ),
+    }
+    events = {
+        name: dict(check_event(event_envelope(kind, data))) for name, (kind, data) in built.items()
+    }
+    progress = [e for e in sent.sent if e["type"] == "workflow_progress"]
+    assert progress, "the document_qa run sent no progress"
+    events["workflow_progress"] = progress[-1]
+    return {"replies": replies, "events": events}
+
+
+async def test_the_page_reads_every_reply_and_event_of_the_agent(
+    web_project: Path, tmp_path: Path
+) -> None:
+    payloads = await _agent_payloads(tmp_path)
+    fixtures = tmp_path / "fixtures.json"
+    await asyncio.to_thread(fixtures.write_text, json.dumps(payloads), encoding="utf-8")
+
+    result = await asyncio.to_thread(
+        subprocess.run,
+        ["node", "--test", "test/protocol.test.mjs"],
+        cwd=web_project,
+        env={**os.environ, "WEB_PROTOCOL_FIXTURES": str(fixtures)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "# skipped 0" in result.stdout and "# fail 0" in result.stdout
+
+
+SLASH_LINES = [
+    "/help",
+    "/help search",
+    "/HELP   mode  ",
+    "/help a b",
+    "/search wifi password",
+    "/search",
+    "/embed   parking gate",
+    "/analyze The stay was lovely but the heating failed.",
+    "/workflow",
+    '/workflow document_qa question="where can I park"',
+    "/workflow upsell code=ALP-7826 last_name='Rossi' answer=yes",
+    "/workflow a b",
+    "/workflow =x",
+    '/workflow document_qa question="unclosed',
+    "/status",
+    "/status now",
+    "/reset",
+    "/reset confirm",
+    "/reset please",
+    "/mode",
+    "/mode text",
+    "/mode text voice",
+]
+
+
+def test_the_pages_command_envelopes_are_what_the_agent_reads(web_project: Path) -> None:
+    result = subprocess.run(
+        ["node", "tools/envelopes.mjs"],
+        cwd=web_project,
+        input=json.dumps(SLASH_LINES),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    registry = CommandRegistry.of(builtin_commands(workflow_timeout_s=10))
+
+    for item in json.loads(result.stdout):
+        name, _, rest = item["line"].strip()[1:].partition(" ")
+        spec = registry.get(name.lower())
+        assert spec is not None and spec.from_text is not None
+        try:
+            expected: dict[str, Any] | None = spec.from_text(rest.strip())
+        except ArgumentError as exc:
+            expected = None
+            # the page refuses the same lines, with the agent's own reason
+            assert item.get("error") == f"/{spec.name}: {exc}", item
+        if expected is not None:
+            envelope = item["envelope"]
+            try:
+                spec.args_model.model_validate(expected)
+            except ValidationError:
+                # e.g. `/search` alone: sent as it is, the agent answers with the usage
+                assert not REQUEST_SCHEMA.is_valid(envelope), item
+            else:
+                REQUEST_SCHEMA.validate(envelope)
+            request = decode_envelope(json.dumps(envelope).encode(), max_bytes=16384)
+            assert (request.command, request.id, request.args) == (
+                spec.name,
+                envelope["id"],
+                expected,
+            ), item["line"]
+
+
+@pytest.mark.parametrize("line", ["/nope", "/nope with words"])
+def test_unknown_commands_are_left_to_the_agent(web_project: Path, line: str) -> None:
+    result = subprocess.run(
+        ["node", "tools/envelopes.mjs"],
+        cwd=web_project,
+        input=json.dumps([line]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    (item,) = json.loads(result.stdout)
+    REQUEST_SCHEMA.validate(item["envelope"])
+    assert item["envelope"]["command"] == "nope"
