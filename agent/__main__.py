@@ -1,6 +1,8 @@
 """The worker CLI: `python -m agent [start | dev | console [--text] | download-files]`.
 
-A thin layer over the worker file, `agent/worker.py` (LiveKit's own entry-point shape, which
+With no command it picks one: `start` when a LiveKit server is configured, else the voice
+console when STT/TTS keys or the local speech engines (Whisper model on disk, espeak-ng)
+are there, else the text console.
 `python agent/worker.py ...`, `python -m livekit.agents ...` and `lk agent ...` run directly):
 the same module-level `server` runs here, plus the text console and a mode auto-pick. With no
 command it picks one: `start` when a LiveKit server is configured, else the voice console when
@@ -81,11 +83,13 @@ def _configure_logs(settings: WorkerSettings, mode: RunMode) -> None:
 
 
 def download_files(settings: WorkerSettings) -> int:
-    """Run every LiveKit plugin's download step, then fetch the local embedding models."""
+    """Run every LiveKit plugin's download step, then fetch the local speech and embedding
+    models the settings use."""
     import importlib
 
     from livekit.agents import Plugin
 
+    from agent.local_speech.engines import download_whisper_model
     from tools.embeddings import download_models
 
     importlib.import_module("agent.providers")  # registers the silero/deepgram/openai plugins
@@ -93,6 +97,9 @@ def download_files(settings: WorkerSettings) -> int:
         for plugin in Plugin.registered_plugins:
             logger.info("downloading files for %s", plugin.package)
             plugin.download_files()
+        if "whisper" in settings.stt_providers:
+            path = download_whisper_model(settings.whisper_options)
+            logger.info("Whisper model %s is in %s", settings.local_stt_model, path)
         fetched = download_models(settings)
     except Exception as exc:
         logger.error("download failed: %s", exc)
@@ -180,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         described = {
             "start": "a LiveKit server is configured: running the worker",
             "console": "no LiveKit server configured: voice console",
-            "console-text": "no LiveKit server and no speech keys: text console",
+            "console-text": "no LiveKit server, no speech keys or local models: text console",
         }
         sys.stderr.write(f"voice-agent: {described.get(mode, mode)} (see --help)\n")
     else:

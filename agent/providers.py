@@ -10,11 +10,19 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from livekit.agents import stt, tts, vad
+from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import deepgram, openai, silero
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-STTProvider = Literal["deepgram", "openai"]
-TTSProvider = Literal["openai", "deepgram"]
+from agent.local_speech.engines import (
+    DEFAULT_ESPEAK_BINARY,
+    DEFAULT_ESPEAK_RATE,
+    DEFAULT_ESPEAK_VOICE,
+    WhisperOptions,
+)
+
+STTProvider = Literal["deepgram", "openai", "whisper"]
+TTSProvider = Literal["openai", "deepgram", "espeak"]
 TurnDetection = Literal["vad", "stt"]
 
 DEFAULT_DEEPGRAM_STT_MODEL = "nova-3"
@@ -25,13 +33,24 @@ DEFAULT_DEEPGRAM_TTS_MODEL = "aura-2-andromeda-en"
 # Deepgram's code for "detect and switch languages"; OpenAI spells it detect_language
 MULTILINGUAL = "multi"
 
-# config fields read from a differently named settings attribute (a comma-separated list)
-_SETTINGS_ATTRS = {"stt_providers": "stt_provider", "tts_providers": "tts_provider"}
+# self-hosted OpenAI-compatible servers usually take no key, but the OpenAI client needs one
+UNUSED_API_KEY = "no-key"
+# OpenAI's TTS default is mp3; WAV is what every OpenAI-compatible speech server also speaks
+SELF_HOSTED_TTS_FORMAT = "wav"
+
+# config fields read from a differently named settings attribute
+_SETTINGS_ATTRS = {"whisper": "whisper_options"}
+# config fields whose environment variable is not their upper-cased name
+_ENV_NAMES = {
+    "stt_providers": "STT_PROVIDER",
+    "tts_providers": "TTS_PROVIDER",
+    "whisper": "LOCAL_STT_MODEL",
+}
 
 
 def env_name(field: str) -> str:
     """The environment variable behind a config field."""
-    return _SETTINGS_ATTRS.get(field, field).upper()
+    return _ENV_NAMES.get(field, field.upper())
 
 
 class MediaConfigError(ValueError):
@@ -69,9 +88,17 @@ class MediaConfig(BaseModel):
     stt_model: str | None = None
     stt_language: str = Field(default="en-US", min_length=2)
     deepgram_api_key: SecretStr | None = None
+    stt_base_url: str | None = None
+    stt_api_key: SecretStr | None = None
+    whisper: WhisperOptions = Field(default_factory=WhisperOptions)
     tts_providers: tuple[TTSProvider, ...] = ("openai",)
     tts_model: str | None = None
     tts_voice: str | None = None
+    tts_base_url: str | None = None
+    tts_api_key: SecretStr | None = None
+    local_tts_voice: str = DEFAULT_ESPEAK_VOICE
+    local_tts_rate: int = Field(default=DEFAULT_ESPEAK_RATE, ge=80, le=450)
+    local_tts_binary: str = DEFAULT_ESPEAK_BINARY
     openai_api_key: SecretStr | None = None
     vad_activation_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     vad_min_silence_duration: float = Field(default=0.55, gt=0.0, le=5.0)
@@ -136,20 +163,33 @@ class MediaConfig(BaseModel):
         problems: list[str] = []
         for kind, providers in (("STT", self.stt_providers), ("TTS", self.tts_providers)):
             for provider in providers:
-                if self._key_for(provider) is None:
+                if provider in _KEYED and self._key_for(provider, kind) is None:
                     problems.append(_missing_key_message(provider, kind))
         return problems
 
-    def _key_for(self, provider: str) -> str | None:
-        secret = self.deepgram_api_key if provider == "deepgram" else self.openai_api_key
-        value = secret.get_secret_value() if secret is not None else ""
-        return value or None
+    def _key_for(self, provider: str, kind: str) -> str | None:
+        if provider == "deepgram":
+            secret = self.deepgram_api_key
+        else:
+            base_url = self.stt_base_url if kind == "STT" else self.tts_base_url
+            own = self.stt_api_key if kind == "STT" else self.tts_api_key
+            secret = own or self.openai_api_key
+            if base_url is not None and not _plain(secret):
+                return UNUSED_API_KEY
+        return _plain(secret) or None
 
     def _require_key(self, provider: str, kind: str) -> str:
-        key = self._key_for(provider)
+        key = self._key_for(provider, kind)
         if key is None:
             raise MediaConfigError(_missing_key_message(provider, kind))
         return key
+
+
+_KEYED = ("deepgram", "openai")
+
+
+def _plain(secret: SecretStr | None) -> str:
+    return secret.get_secret_value() if secret is not None else ""
 
 
 def _missing_key_message(provider: str, kind: str) -> str:
@@ -168,6 +208,10 @@ def _one_line(exc: ValidationError) -> str:
 
 
 def _build_one_stt(config: MediaConfig, provider: STTProvider, *, primary: bool) -> stt.STT:
+    if provider == "whisper":
+        from agent.local_speech.whisper_stt import WhisperSTT
+
+        return WhisperSTT(config.whisper)
     key = config._require_key(provider, "STT")
     model = config.stt_model if primary else None
     if provider == "deepgram":
@@ -181,20 +225,23 @@ def _build_one_stt(config: MediaConfig, provider: STTProvider, *, primary: bool)
         language="en" if multilingual else config.stt_language.split("-")[0],
         detect_language=multilingual,
         api_key=key,
+        base_url=config.stt_base_url or NOT_GIVEN,
     )
 
 
 def build_stt(config: MediaConfig, *, vad: vad.VAD) -> stt.STT:
     """The configured STT, or a `stt.FallbackAdapter` over all of them in order.
 
-    `vad` lets the fallback adapter stream providers that only transcribe whole utterances.
+    Providers that only transcribe whole utterances (Whisper, OpenAI's HTTP API) are
+    streamed by LiveKit's `stt.StreamAdapter`, which cuts the audio at `vad`'s ends of speech.
     """
     instances = [
         _build_one_stt(config, provider, primary=index == 0)
         for index, provider in enumerate(config.stt_providers)
     ]
     if len(instances) == 1:
-        return instances[0]
+        only = instances[0]
+        return only if only.capabilities.streaming else stt.StreamAdapter(stt=only, vad=vad)
     return stt.FallbackAdapter(instances, vad=vad)
 
 
@@ -213,13 +260,25 @@ def _deepgram_tts_model(config: MediaConfig, *, primary: bool) -> str:
 
 
 def _build_one_tts(config: MediaConfig, provider: TTSProvider, *, primary: bool) -> tts.TTS:
+    if provider == "espeak":
+        from agent.local_speech.espeak_tts import EspeakTTS
+
+        return EspeakTTS(
+            voice=config.local_tts_voice,
+            words_per_minute=config.local_tts_rate,
+            binary=config.local_tts_binary,
+        )
     key = config._require_key(provider, "TTS")
     if provider == "deepgram":
         return deepgram.TTS(model=_deepgram_tts_model(config, primary=primary), api_key=key)
+    self_hosted: dict[str, Any] = {}
+    if config.tts_base_url:
+        self_hosted = {"base_url": config.tts_base_url, "response_format": SELF_HOSTED_TTS_FORMAT}
     return openai.TTS(
         model=(config.tts_model if primary else None) or DEFAULT_OPENAI_TTS_MODEL,
         voice=(config.tts_voice if primary else None) or DEFAULT_OPENAI_TTS_VOICE,
         api_key=key,
+        **self_hosted,
     )
 
 

@@ -22,13 +22,22 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from agent.commands.settings import DataChannelSettings
+from agent.local_speech.engines import (
+    WhisperOptions,
+    cached_model_path,
+    espeak_path,
+    faster_whisper_installed,
+    missing_model_message,
+    whisper_language,
+)
 from tools.settings import ToolsSettings, describe_settings_error
 
 # Later files win: `.env.local` holds what `lk app env -w` wrote for this machine.
 ENV_FILES = (".env", ".env.local")
 RunMode = Literal["start", "dev", "console", "console-text", "download-files"]
-STT_PROVIDERS = ("deepgram", "openai")
-TTS_PROVIDERS = ("openai", "deepgram")
+# "auto" alone picks a cloud provider whose key is set, else the local engine
+STT_PROVIDERS = ("auto", "deepgram", "openai", "whisper")
+TTS_PROVIDERS = ("auto", "openai", "deepgram", "espeak")
 LogFormat = Literal["auto", "text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 TurnDetection = Literal["vad", "stt"]
@@ -62,10 +71,21 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     caller_wait_timeout_s: float = Field(default=60.0, gt=0, alias="CALLER_WAIT_TIMEOUT_S")
 
     # Speech to text; a comma-separated list builds a fallback chain in that order
-    stt_provider: str = Field(default="deepgram", alias="STT_PROVIDER")
+    stt_provider: str = Field(default="auto", alias="STT_PROVIDER")
     stt_model: str | None = Field(default=None, alias="STT_MODEL")
     stt_language: str = Field(default="en-US", min_length=2, alias="STT_LANGUAGE")
     deepgram_api_key: SecretStr | None = Field(default=None, alias="DEEPGRAM_API_KEY")
+    # an OpenAI-compatible transcription server (faster-whisper-server, Speaches, vLLM ...)
+    stt_base_url: str | None = Field(default=None, alias="STT_BASE_URL")
+    stt_api_key: SecretStr | None = Field(default=None, alias="STT_API_KEY")
+    # local faster-whisper: a size name (base, small.en ...), a hub repo id or a directory
+    local_stt_model: str = Field(default="base", min_length=1, alias="LOCAL_STT_MODEL")
+    local_stt_device: str = Field(default="cpu", min_length=1, alias="LOCAL_STT_DEVICE")
+    local_stt_compute_type: str = Field(
+        default="int8", min_length=1, alias="LOCAL_STT_COMPUTE_TYPE"
+    )
+    local_stt_beam_size: int = Field(default=5, ge=1, le=10, alias="LOCAL_STT_BEAM_SIZE")
+    local_stt_cache_dir: Path | None = Field(default=None, alias="LOCAL_STT_CACHE_DIR")
 
     # The chat model inside the graph (OpenAI or any OpenAI-compatible endpoint)
     llm_model: str = Field(default="gpt-4.1-mini", min_length=1, alias="LLM_MODEL")
@@ -76,9 +96,16 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     llm_max_retries: int = Field(default=1, ge=0, le=10, alias="LLM_MAX_RETRIES")
 
     # Text to speech; a comma-separated list builds a fallback chain in that order
-    tts_provider: str = Field(default="openai", alias="TTS_PROVIDER")
+    tts_provider: str = Field(default="auto", alias="TTS_PROVIDER")
     tts_model: str | None = Field(default=None, alias="TTS_MODEL")
     tts_voice: str | None = Field(default=None, alias="TTS_VOICE")
+    # an OpenAI-compatible speech server (Kokoro-FastAPI, openedai-speech, Speaches ...)
+    tts_base_url: str | None = Field(default=None, alias="TTS_BASE_URL")
+    tts_api_key: SecretStr | None = Field(default=None, alias="TTS_API_KEY")
+    # local espeak-ng, an external GPL binary the project never bundles
+    local_tts_voice: str = Field(default="en-us", min_length=1, alias="LOCAL_TTS_VOICE")
+    local_tts_rate: int = Field(default=170, ge=80, le=450, alias="LOCAL_TTS_RATE")
+    local_tts_binary: str = Field(default="espeak-ng", min_length=1, alias="LOCAL_TTS_BINARY")
 
     # Voice activity detection (Silero) and turn handling
     vad_activation_threshold: float = Field(
@@ -171,6 +198,8 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
                 )
         if len(set(items)) != len(items):
             raise ValueError("lists a provider twice")
+        if "auto" in items and len(items) > 1:
+            raise ValueError("auto cannot be part of a list; name the providers instead")
         return ",".join(items)
 
     @field_validator("log_level", mode="before")
@@ -190,6 +219,11 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
         "llm_api_key",
         "deepgram_api_key",
         "livekit_api_secret",
+        "stt_base_url",
+        "stt_api_key",
+        "tts_base_url",
+        "tts_api_key",
+        "local_stt_cache_dir",
         "otel_exporter_otlp_endpoint",
         "otel_exporter_otlp_headers",
         "langsmith_api_key",
@@ -222,6 +256,21 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     @property
     def resolved_checkpoint_sqlite_path(self) -> Path:
         return self.checkpoint_sqlite_path or self.data_dir / "checkpoints.sqlite3"
+
+    @property
+    def resolved_local_stt_cache_dir(self) -> Path:
+        return self.local_stt_cache_dir or self.data_dir / "models" / "whisper"
+
+    @property
+    def whisper_options(self) -> WhisperOptions:
+        return WhisperOptions(
+            model=self.local_stt_model,
+            cache_dir=self.resolved_local_stt_cache_dir,
+            device=self.local_stt_device,
+            compute_type=self.local_stt_compute_type,
+            language=whisper_language(self.stt_language),
+            beam_size=self.local_stt_beam_size,
+        )
 
     @property
     def resolved_prometheus_multiproc_dir(self) -> Path:
@@ -265,35 +314,81 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
             if self.livekit_api_secret is None or not self.livekit_api_secret.get_secret_value():
                 problems.append("LIVEKIT_API_SECRET is not set (expected the LiveKit API secret)")
         if mode in ("start", "dev", "console"):
-            missing_keys = self._missing_provider_keys()
-            if missing_keys:
-                missing_keys[-1] += " (`console --text` runs without STT/TTS keys)"
-            problems.extend(missing_keys)
+            missing = self._missing_provider_keys() + self._missing_local_speech()
+            if missing:
+                missing[-1] += " (`console --text` runs without STT/TTS)"
+            problems.extend(missing)
         return problems
+
+    def _has_key(self, provider: str) -> bool:
+        key = self.deepgram_api_key if provider == "deepgram" else self.openai_api_key
+        return key is not None and bool(key.get_secret_value())
 
     def _missing_provider_keys(self) -> list[str]:
         needed: dict[str, list[str]] = {}
-        for variable, providers in (
-            ("STT_PROVIDER", self.stt_providers),
-            ("TTS_PROVIDER", self.tts_providers),
+        for variable, providers, base_url in (
+            ("STT_PROVIDER", self.stt_providers, self.stt_base_url),
+            ("TTS_PROVIDER", self.tts_providers, self.tts_base_url),
         ):
             for provider in providers:
-                key = self.deepgram_api_key if provider == "deepgram" else self.openai_api_key
-                if key is None or not key.get_secret_value():
-                    env = _PROVIDER_KEY_ENV[provider]
-                    needed.setdefault(env, []).append(f"{variable}={provider}")
+                if provider not in _PROVIDER_KEY_ENV or self._has_key(provider):
+                    continue
+                if provider == "openai" and base_url is not None:
+                    continue  # a self-hosted server usually takes no key
+                needed.setdefault(_PROVIDER_KEY_ENV[provider], []).append(
+                    f"{variable}={self._described(variable, provider)}"
+                )
         return [
             f"{env} is not set (expected an API key; needed by {' and '.join(uses)})"
             for env, uses in needed.items()
         ]
 
+    def _missing_local_speech(self) -> list[str]:
+        problems: list[str] = []
+        if "whisper" in self.stt_providers:
+            if not faster_whisper_installed():
+                problems.append(
+                    "STT_PROVIDER=whisper needs faster-whisper (install the `local-speech` extra)"
+                )
+            elif cached_model_path(self.whisper_options) is None:
+                prefix = (
+                    "STT_PROVIDER=auto found no DEEPGRAM_API_KEY or OPENAI_API_KEY, and "
+                    if self.stt_provider == "auto"
+                    else ""
+                )
+                problems.append(prefix + missing_model_message(self.whisper_options))
+        if "espeak" in self.tts_providers and espeak_path(self.local_tts_binary) is None:
+            problems.append(
+                f"TTS_PROVIDER=espeak needs the {self.local_tts_binary} binary on PATH "
+                "(e.g. `apt-get install espeak-ng`; GPL, installed separately)"
+            )
+        return problems
+
+    def _described(self, variable: str, provider: str) -> str:
+        chosen = self.stt_provider if variable == "STT_PROVIDER" else self.tts_provider
+        return f"auto, which fell back to {provider}" if chosen == "auto" else provider
+
     @property
     def stt_providers(self) -> tuple[str, ...]:
-        return tuple(self.stt_provider.split(","))
+        """STT_PROVIDER with `auto` resolved: a keyed cloud provider, else local Whisper."""
+        if self.stt_provider != "auto":
+            return tuple(self.stt_provider.split(","))
+        if self._has_key("deepgram"):
+            return ("deepgram",)
+        if self._has_key("openai") or self.stt_base_url is not None:
+            return ("openai",)
+        return ("whisper",) if faster_whisper_installed() else ("deepgram",)
 
     @property
     def tts_providers(self) -> tuple[str, ...]:
-        return tuple(self.tts_provider.split(","))
+        """TTS_PROVIDER with `auto` resolved: a keyed cloud provider, else espeak-ng."""
+        if self.tts_provider != "auto":
+            return tuple(self.tts_provider.split(","))
+        if self._has_key("openai") or self.tts_base_url is not None:
+            return ("openai",)
+        if self._has_key("deepgram"):
+            return ("deepgram",)
+        return ("espeak",) if espeak_path(self.local_tts_binary) is not None else ("openai",)
 
 
 def describe_validation_error(error: ValidationError) -> str:

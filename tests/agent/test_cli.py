@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _worker_fakes import clear_worker_env, preserved_logging
+from whisper_model import bundled_whisper_model
 
 from agent.__main__ import main
 
@@ -51,7 +52,9 @@ def test_the_worker_without_livekit_settings_fails_with_one_line(
     assert "LIVEKIT_URL is not set" in line
     assert "LIVEKIT_API_KEY is not set" in line
     assert "LIVEKIT_API_SECRET" not in line
-    assert "DEEPGRAM_API_KEY is not set" in line
+    # no speech key: auto falls back to local Whisper (installed in the dev environment)
+    assert "found no DEEPGRAM_API_KEY or OPENAI_API_KEY" in line
+    assert "download-files" in line
     assert SECRET not in line
 
 
@@ -74,9 +77,16 @@ def test_an_invalid_value_is_named_and_secrets_stay_hidden(tmp_path: Path) -> No
 
 
 def test_the_voice_console_needs_speech_keys_but_names_the_text_console(tmp_path: Path) -> None:
-    line = _one_line(_run(tmp_path, "console"))
+    line = _one_line(_run(tmp_path, "console", STT_PROVIDER="deepgram", TTS_PROVIDER="openai"))
     assert "DEEPGRAM_API_KEY is not set" in line
     assert "OPENAI_API_KEY is not set" in line
+    assert "console --text" in line
+
+
+def test_the_voice_console_without_keys_names_the_missing_whisper_model(tmp_path: Path) -> None:
+    line = _one_line(_run(tmp_path, "console"))
+    assert "Whisper model 'base' is not downloaded" in line
+    assert "python -m agent download-files" in line
     assert "console --text" in line
 
 
@@ -97,11 +107,42 @@ def test_an_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_download_files_runs_offline_when_no_local_model_is_needed(tmp_path: Path) -> None:
-    result = _run(tmp_path, "download-files", EMBEDDINGS_PROVIDER="hashing", LOG_FORMAT="json")
+    model = str(bundled_whisper_model())
+    result = _run(
+        tmp_path,
+        "download-files",
+        EMBEDDINGS_PROVIDER="hashing",
+        LOG_FORMAT="json",
+        LOCAL_STT_MODEL=model,
+    )
     assert result.returncode == 0, result.stderr
     messages = [json.loads(line)["message"] for line in result.stderr.splitlines()]
     assert "downloading files for livekit.plugins.silero" in messages
+    assert f"Whisper model {model} is in {model}" in messages
     assert messages[-1] == "embedding models ready: none needed"
+
+
+def test_download_files_names_a_whisper_directory_that_is_not_a_model(tmp_path: Path) -> None:
+    result = _run(tmp_path, "download-files", LOCAL_STT_MODEL=str(tmp_path), LOG_FORMAT="text")
+    assert result.returncode == 1
+    assert f"LOCAL_STT_MODEL: {tmp_path} is not a Whisper model directory" in result.stderr
+
+
+def test_download_files_names_an_unreachable_model_hub_in_one_line(tmp_path: Path) -> None:
+    # the real hub-loading code, pointed at a closed loopback port instead of the hub
+    result = _run(
+        tmp_path,
+        "download-files",
+        EMBEDDINGS_PROVIDER="hashing",
+        STT_PROVIDER="whisper",
+        HF_ENDPOINT="http://127.0.0.1:9",
+        HF_HUB_ETAG_TIMEOUT="5",
+        LOG_FORMAT="json",
+    )
+    assert result.returncode == 1
+    failure = json.loads(result.stderr.splitlines()[-1])["message"]
+    assert failure.startswith("download failed: cannot download the Whisper model 'base'")
+    assert "set LOCAL_STT_MODEL" in failure
 
 
 def test_download_files_reports_a_failed_download(
@@ -113,6 +154,7 @@ def test_download_files_reports_a_failed_download(
     clear_worker_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LOG_FORMAT", "text")
+    monkeypatch.setenv("LOCAL_STT_MODEL", str(bundled_whisper_model()))
     monkeypatch.setattr("tools.embeddings.download_models", unreachable)
     with preserved_logging():
         assert main(["download-files"]) == 1

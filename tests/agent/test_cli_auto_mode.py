@@ -36,7 +36,7 @@ def test_speech_keys_without_a_server_open_the_voice_console(
 def test_nothing_configured_opens_the_text_console(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_worker_env(monkeypatch)
     assert auto_mode(settings()) == "console-text"
-    assert auto_mode(settings(DEEPGRAM_API_KEY="dg")) == "console-text"
+    assert auto_mode(settings(DEEPGRAM_API_KEY="dg", TTS_PROVIDER="openai")) == "console-text"
 
 
 def test_the_bare_command_answers_a_typed_question_with_nothing_configured(

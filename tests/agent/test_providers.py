@@ -47,15 +47,32 @@ def test_reads_every_media_field_from_worker_settings() -> None:
         MIN_INTERRUPTION_WORDS="1",
         PREEMPTIVE_GENERATION="false",
         AEC_WARMUP_DURATION="0",
+        STT_BASE_URL="http://127.0.0.1:8000/v1",
+        TTS_BASE_URL="http://127.0.0.1:8880/v1",
+        LOCAL_STT_MODEL="small",
+        LOCAL_STT_BEAM_SIZE="2",
+        LOCAL_TTS_VOICE="de",
+        LOCAL_TTS_RATE="150",
+        DATA_DIR="/srv/agent",
     )
     config = MediaConfig.from_settings(settings)
-    assert config.model_dump(exclude={"deepgram_api_key", "openai_api_key"}) == {
+    assert config.whisper.model == "small"
+    assert config.whisper.beam_size == 2
+    assert config.whisper.language == "fr"
+    assert str(config.whisper.cache_dir) == "/srv/agent/models/whisper"
+    secrets = {"deepgram_api_key", "openai_api_key", "stt_api_key", "tts_api_key"}
+    assert config.model_dump(exclude={*secrets, "whisper"}) == {
         "stt_providers": ("deepgram", "openai"),
         "stt_model": "nova-3-medical",
         "stt_language": "fr",
+        "stt_base_url": "http://127.0.0.1:8000/v1",
         "tts_providers": ("deepgram", "openai"),
         "tts_model": "aura-2-thalia-en",
         "tts_voice": None,
+        "tts_base_url": "http://127.0.0.1:8880/v1",
+        "local_tts_voice": "de",
+        "local_tts_rate": 150,
+        "local_tts_binary": "espeak-ng",
         "vad_activation_threshold": 0.6,
         "vad_min_silence_duration": 0.4,
         "turn_detection": "stt",
@@ -121,8 +138,10 @@ def test_multilingual_deepgram_setting_asks_openai_to_detect_the_language(
         stt_providers="openai", stt_language="multi", openai_api_key="sk-key"
     )
     recogniser = build_stt(config, vad=vad)
-    assert isinstance(recogniser, openai.STT)
-    assert recogniser._opts.detect_language is True
+    # whole-utterance transcription runs behind the VAD-segmenting adapter
+    assert isinstance(recogniser, stt.StreamAdapter)
+    assert isinstance(recogniser.wrapped_stt, openai.STT)
+    assert recogniser.wrapped_stt._opts.detect_language is True
 
 
 def test_deepgram_tts_voice_is_an_aura_model_id() -> None:
@@ -137,8 +156,11 @@ def test_deepgram_tts_voice_is_an_aura_model_id() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"stt_providers": "whisper"}, "STT_PROVIDER has unknown provider 'whisper'"),
-        ({"tts_providers": " , "}, "TTS_PROVIDER must name one or more of openai, deepgram"),
+        ({"stt_providers": "vosk"}, "STT_PROVIDER has unknown provider 'vosk'"),
+        (
+            {"tts_providers": " , "},
+            "TTS_PROVIDER must name one or more of openai, deepgram, espeak",
+        ),
         ({"tts_providers": "openai,openai"}, "TTS_PROVIDER lists a provider twice"),
         ({"min_endpointing_delay": 2, "max_endpointing_delay": 1}, "MAX_ENDPOINTING_DELAY"),
         ({"vad_activation_threshold": 1.5}, "VAD_ACTIVATION_THRESHOLD: "),
@@ -196,7 +218,7 @@ def test_deepgram_tts_rejects_an_openai_voice_name() -> None:
 
 def test_settings_object_without_a_media_field_is_reported_by_name() -> None:
     with pytest.raises(MediaConfigError, match=r"SimpleNamespace has no 'stt_model' \(STT_MODEL\)"):
-        MediaConfig.from_settings(SimpleNamespace(stt_provider="deepgram"))
+        MediaConfig.from_settings(SimpleNamespace(stt_providers=("deepgram",)))
 
 
 def test_vad_is_silero_with_the_configured_silence() -> None:

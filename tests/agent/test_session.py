@@ -72,7 +72,7 @@ async def test_preemptive_generation_needs_both_the_graph_and_the_setting(
 
 
 async def test_missing_stt_key_fails_with_the_variable_name(vad: VAD) -> None:
-    settings = worker_settings(OPENAI_API_KEY="sk-very-secret")
+    settings = worker_settings(OPENAI_API_KEY="sk-very-secret", STT_PROVIDER="deepgram")
     with pytest.raises(MediaConfigError, match="DEEPGRAM_API_KEY") as caught:
         build_session(settings, llm=ScriptedLLM("ok"), vad=vad, allow_preemptive=False)
     assert "sk-very-secret" not in str(caught.value)
