@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from _worker_fakes import clear_worker_env
-from conftest import RedisProcess
 from langchain_core.messages import HumanMessage
 
 from agent.brain import build_brain
 from agent.metadata import DispatchMetadata
 from agent.preflight import preflight
 from agent.settings import SettingsError, WorkerSettings
+from tests.redis_process import RedisProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 from _worker_fakes import clear_worker_env
-from conftest import RedisProcess
 from livekit.agents import Agent, AgentSession, APIError
 
 from agent.brain import build_brain
 from agent.graph_llm import DEFAULT_APOLOGY
 from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
+from tests.redis_process import RedisProcess
 
 NO_HANG_S = 12.0
 
