@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from token_server_helpers import (
-    API_KEYS,
     GUEST_KEY,
     GUEST_SUB,
-    LIVEKIT_KEY,
-    LIVEKIT_SECRET,
+    token_server_process,
     verifier,
 )
 
@@ -47,45 +42,10 @@ def node_client() -> Path:
 
 @pytest.fixture(scope="module")
 def server_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TOKEN_", "LIVEKIT_"))}
-    env = {
-        **clean,
-        "LIVEKIT_URL": "wss://voice.example.livekit.cloud",
-        "LIVEKIT_API_KEY": LIVEKIT_KEY,
-        "LIVEKIT_API_SECRET": LIVEKIT_SECRET,
-        "TOKEN_API_KEYS": json.dumps(API_KEYS),
-        "TOKEN_SERVER_HOST": "127.0.0.1",
-        "TOKEN_SERVER_PORT": str(port),
-        "TOKEN_CORS_ORIGINS": "https://app.example.com",
-        "REDIS_URL": "",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "token_server"],
-        cwd=ROOT / "tests",
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            stderr = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"token server did not start: {stderr}")
-        time.sleep(0.1)
-    try:
-        yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+    # info level: the shutdown test reads uvicorn's own "Application shutdown complete".
+    env = {"TOKEN_CORS_ORIGINS": "https://app.example.com", "TOKEN_LOG_LEVEL": "info"}
+    with token_server_process(env) as running:
+        yield running
 
 
 def _fetch(script: Path, url: str, agent: str, metadata: str) -> subprocess.CompletedProcess[str]:

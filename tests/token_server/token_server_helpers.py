@@ -149,13 +149,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_token_server(
+def token_server_process(
     env: dict[str, str] | None = None,
     *,
     preexec_fn: Callable[[], None] | None = None,
     api_keys: dict[str, Any] | None = None,
-) -> Iterator[str]:
-    """`python -m token_server` as a real subprocess on a loopback port; yields its base URL."""
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m token_server` as a real subprocess on a loopback port; yields its base URL
+    and the process (for tests that stop it mid-way)."""
     port = _free_port()
     clean = {
         k: v
@@ -197,11 +198,24 @@ def running_token_server(
             raise RuntimeError(f"token server did not start: {stderr}")
         time.sleep(0.1)
     try:
-        yield base
+        yield base, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_token_server(
+    env: dict[str, str] | None = None,
+    *,
+    preexec_fn: Callable[[], None] | None = None,
+    api_keys: dict[str, Any] | None = None,
+) -> Iterator[str]:
+    """`python -m token_server` as a real subprocess on a loopback port; yields its base URL."""
+    with token_server_process(env, preexec_fn=preexec_fn, api_keys=api_keys) as (base, _):
+        yield base

@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 # The agent tests' fakes (small brain, document store, schema checks) build real payloads here.
 sys.path.insert(0, str(ROOT / "tests" / "agent"))
+# ...and the token server tests' helper starts the real server subprocess.
+sys.path.insert(0, str(ROOT / "tests" / "token_server"))
 
 _MODULES = ("esbuild", "livekit-client", "playwright-core")
 

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from livekit.api import TokenVerifier
+from token_server_helpers import token_server_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,47 +43,16 @@ def chromium() -> Path:
 @contextmanager
 def _running_token_server() -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     """A dev-mode token server with one API key; its LIVEKIT_URL is a closed loopback port."""
-    port, closed_port = _free_port(), _free_port()
-    livekit_url = f"ws://127.0.0.1:{closed_port}"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TOKEN_", "LIVEKIT_"))}
+    livekit_url = f"ws://127.0.0.1:{_free_port()}"
     env = {
-        **clean,
         "LIVEKIT_URL": livekit_url,
         "LIVEKIT_API_KEY": LIVEKIT_KEY,
         "LIVEKIT_API_SECRET": LIVEKIT_SECRET,
         "TOKEN_ALLOW_INSECURE_DEV": "true",
-        "TOKEN_API_KEYS": json.dumps(
-            {hashlib.sha256(APP_KEY.encode()).hexdigest(): {"sub": APP_SUB, "roles": ["guest"]}}
-        ),
-        "TOKEN_SERVER_HOST": "127.0.0.1",
-        "TOKEN_SERVER_PORT": str(port),
-        "REDIS_URL": "",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "token_server"],
-        cwd=ROOT / "tests",
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            stderr = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"token server did not start: {stderr}")
-        time.sleep(0.1)
-    try:
+    keys = {hashlib.sha256(APP_KEY.encode()).hexdigest(): {"sub": APP_SUB, "roles": ["guest"]}}
+    with token_server_process(env, api_keys=keys) as (base, proc):
         yield base, livekit_url, proc
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
