@@ -82,3 +82,12 @@ async def redis_url(redis_server: str) -> AsyncIterator[str]:
     await client.flushdb()
     await client.aclose()
     yield redis_server
+
+
+@pytest.fixture(scope="session")
+def espeak_binary() -> str:
+    """The espeak-ng binary the local-speech tests speak with; fails plainly when missing."""
+    path = shutil.which("espeak-ng")
+    if path is None:
+        pytest.fail("these tests need the espeak-ng binary: apt-get install -y espeak-ng")
+    return path

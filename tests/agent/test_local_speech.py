@@ -24,13 +24,13 @@ from whisper_model import bundled_whisper_model
 
 from agent.__main__ import auto_mode
 from agent.local_speech import local_speech_available
-from agent.local_speech.engines import WhisperOptions, espeak_path, load_whisper_model
+from agent.local_speech.engines import WhisperOptions, load_whisper_model
 from agent.local_speech.espeak_tts import EspeakTTS
 from agent.local_speech.whisper_stt import WhisperSTT
 from agent.providers import MediaConfig, build_stt, build_tts
 from agent.settings import WorkerSettings
 
-needs_espeak = pytest.mark.skipif(espeak_path() is None, reason="needs the espeak-ng binary")
+needs_espeak = pytest.mark.usefixtures("espeak_binary")
 
 
 def settings(**env: object) -> WorkerSettings:
@@ -185,12 +185,12 @@ async def test_espeak_streams_speech_that_whisper_understands(whisper: Any) -> N
     assert "breakfast" in heard and "garden room" in heard, heard
 
 
+@needs_espeak
 async def test_espeak_missing_or_failing_is_a_clear_error() -> None:
     with pytest.raises(APIError, match="cannot run 'no-such-espeak'"):
         [e async for e in EspeakTTS(binary="no-such-espeak").synthesize("Hello")]
-    if espeak_path() is not None:
-        with pytest.raises(APIError, match="espeak-ng"):
-            [e async for e in EspeakTTS(voice="xx-no-such-voice").synthesize("Hello")]
+    with pytest.raises(APIError, match="espeak-ng"):
+        [e async for e in EspeakTTS(voice="xx-no-such-voice").synthesize("Hello")]
 
 
 # --- an OpenAI-compatible speech server on loopback ---------------------------------------

@@ -32,7 +32,7 @@ from livekit.plugins import silero
 from whisper_model import bundled_whisper_model
 
 from agent.brain import Brain, build_brain
-from agent.local_speech.engines import espeak_path, load_whisper_model
+from agent.local_speech.engines import load_whisper_model
 from agent.local_speech.espeak_tts import EspeakTTS
 from agent.local_speech.whisper_stt import WhisperSTT
 from agent.metadata import DispatchMetadata
@@ -41,7 +41,7 @@ from agent.session import build_session
 from agent.settings import WorkerSettings
 from agent.voice_agent import GraphAgent
 
-pytestmark = pytest.mark.skipif(espeak_path() is None, reason="needs the espeak-ng binary")
+pytestmark = pytest.mark.usefixtures("espeak_binary")
 
 ROOM_RATE = 48000
 # upper bound for one turn on a loaded 2-core machine; a quiet one answers in a few seconds
