@@ -76,6 +76,17 @@ class Brain:
     providers: dict[str, str] = field(default_factory=dict)
 
 
+def assistant_tools(
+    documents: DocumentStore, pms: PMS, desk: GuestDesk, chat_model: BaseChatModel | None
+) -> list[BaseTool]:
+    """The tools the assistant graph binds: document search, the document-QA workflow, the PMS."""
+    return [
+        *knowledge_tools(documents),
+        document_qa_tool(documents, model=chat_model),
+        *pms_tools(pms, desk=desk),
+    ]
+
+
 def chat_model_config(settings: WorkerSettings) -> ChatModelConfig:
     return ChatModelConfig(
         model=settings.llm_model,
@@ -190,11 +201,7 @@ async def build_brain(
     )
 
     chat_model = build_chat_model(chat_model_config(settings))
-    tools: list[BaseTool] = [
-        *knowledge_tools(documents),
-        document_qa_tool(documents, model=chat_model),
-        *pms_tools(pms, desk=desk),
-    ]
+    tools = assistant_tools(documents, pms, desk, chat_model)
     instructions = settings.agent_instructions or DEFAULT_INSTRUCTIONS
     graph: Any = build_assistant_graph(model=chat_model, tools=tools, checkpointer=checkpointer)
     served = remote_graph(settings)

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio as aioredis
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
@@ -22,10 +23,17 @@ from agent.chat_model import build_chat_model
 from agent.settings import WorkerSettings
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
-from tools.knowledge import knowledge_tools
-from tools.pms import PMS, GuestDesk, build_pms, build_verification_store, pms_tools
+from tools.embeddings.factory import REDIS_TIMEOUT_S
+from tools.pms import (
+    PMS,
+    GuestDesk,
+    build_pms,
+    build_verification_store,
+    build_verification_throttle,
+    throttle_policy,
+)
 from workflows.assistant import build_assistant_graph
-from workflows.document_qa import build_document_qa_graph, document_qa_tool
+from workflows.document_qa import build_document_qa_graph
 from workflows.gap_nights import build_gap_nights_graph
 from workflows.upsell import build_upsell_graph
 
@@ -46,21 +54,31 @@ class ServedParts:
 
 
 def build_parts(settings: WorkerSettings) -> ServedParts:
-    """The tools and backends, built as the worker builds them (no Redis: the server
-    process keeps verification and caches in memory unless REDIS_URL is set)."""
+    """The tools and backends, built as the worker builds them. With REDIS_URL, verification,
+    its throttle and the embedding cache are shared with the workers; else kept in process."""
     # Imported here: brain.py pulls in the LiveKit session layer, which a server never uses.
-    from agent.brain import chat_model_config
+    from agent.brain import assistant_tools, chat_model_config
 
+    redis = (
+        aioredis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            socket_timeout=REDIS_TIMEOUT_S,
+        )
+        if settings.redis_url
+        else None
+    )
     chat_model = build_chat_model(chat_model_config(settings))
-    embedder = build_embedder(settings)
-    documents = build_document_store(settings, embedder=embedder)
-    pms = build_pms(settings)
-    desk = GuestDesk(pms, store=build_verification_store(None))
-    tools: list[BaseTool] = [
-        *knowledge_tools(documents),
-        document_qa_tool(documents, model=chat_model),
-        *pms_tools(pms, desk=desk),
-    ]
+    embedder = build_embedder(settings, redis=redis)
+    # Read-only, as in the worker: only `python -m tools.ingest` writes the embedded store.
+    documents = build_document_store(settings, redis=redis, embedder=embedder, read_only=True)
+    pms = build_pms(settings, redis=redis)
+    desk = GuestDesk(
+        pms,
+        store=build_verification_store(redis),
+        throttle=build_verification_throttle(redis, throttle_policy(settings)),
+    )
+    tools = assistant_tools(documents, pms, desk, chat_model)
     return ServedParts(chat_model, documents, pms, desk, tools)
 
 

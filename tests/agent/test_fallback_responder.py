@@ -16,6 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.langgraph_app import ServedParts, build_parts
 from agent.settings import WorkerSettings
+from tools.documents import build_document_store
 from workflows.assistant import build_assistant_graph
 from workflows.fallback import fallback_sources
 
@@ -34,9 +35,11 @@ async def parts(tmp_path: Path) -> ServedParts:
             "EMBEDDINGS_PROVIDER": "hashing",
         }
     )
-    built = build_parts(settings)
-    await built.documents.ingest([KNOWLEDGE])
-    return built
+    # The served store is read-only, as in the worker: ingest through a writer first.
+    writer = build_document_store(settings)
+    await writer.ingest([KNOWLEDGE])
+    await writer.aclose()
+    return build_parts(settings)
 
 
 class Call:
