@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from agent.settings import SettingsError, WorkerSettings
 from tools.pms import PMSConfigError, build_pms
@@ -24,28 +24,34 @@ async def answers_ping(client: aioredis.Redis, *, timeout_s: float = 2.0) -> boo
         return False
 
 
-async def redis_reachable(url: str, *, timeout_s: float = 2.0) -> bool:
-    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
-    try:
-        return await answers_ping(client, timeout_s=timeout_s)
-    finally:
-        await client.aclose()
-
-
-async def appendonly_disabled(url: str, *, timeout_s: float = 2.0) -> bool:
+async def appendonly_disabled(client: aioredis.Redis, *, timeout_s: float = 2.0) -> bool:
     """True when Redis says ``appendonly no``; False when AOF is on or CONFIG is refused
     (managed Redis often disables it) or the server does not answer."""
-    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
         reply = await asyncio.wait_for(client.config_get("appendonly"), timeout_s + 0.5)
-    except ResponseError:
+    except (RedisError, OSError, TimeoutError):  # ResponseError (CONFIG refused) included
         return False
-    except (RedisError, OSError, TimeoutError):
-        return False
-    finally:
-        await client.aclose()
     values: dict[Any, Any] = dict(reply)
     return values.get(b"appendonly", values.get("appendonly")) in (b"no", "no")
+
+
+async def _redis_warning(url: str, *, timeout_s: float = 2.0) -> str | None:
+    """Why Redis is not fit to keep conversations (down, or without AOF), over one connection."""
+    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        if not await answers_ping(client, timeout_s=timeout_s):
+            return (
+                f"REDIS_URL ({redact_url(url)}) does not answer: calls will keep "
+                "their state in the local SQLite file until it does"
+            )
+        if await appendonly_disabled(client, timeout_s=timeout_s):
+            return (
+                f"Redis at {redact_url(url)} runs with appendonly no: a Redis "
+                "restart loses recent conversation state; enable AOF (appendonly yes)"
+            )
+        return None
+    finally:
+        await client.aclose()
 
 
 async def preflight(settings: WorkerSettings) -> list[str]:
@@ -56,16 +62,8 @@ async def preflight(settings: WorkerSettings) -> list[str]:
         raise SettingsError(f"invalid PMS configuration: {exc}") from None
     await pms.aclose()
     warnings: list[str] = []
-    if settings.redis_url and not await redis_reachable(settings.redis_url):
-        warnings.append(
-            f"REDIS_URL ({redact_url(settings.redis_url)}) does not answer: calls will keep "
-            "their state in the local SQLite file until it does"
-        )
-    elif settings.redis_url and await appendonly_disabled(settings.redis_url):
-        warnings.append(
-            f"Redis at {redact_url(settings.redis_url)} runs with appendonly no: a Redis "
-            "restart loses recent conversation state; enable AOF (appendonly yes)"
-        )
+    if settings.redis_url and (warning := await _redis_warning(settings.redis_url)):
+        warnings.append(warning)
     for warning in warnings:
         logger.warning(warning)
     return warnings
