@@ -60,6 +60,8 @@ class ToolFinished:
     """Seconds the tool ran."""
     ok: bool
     error: str | None = None
+    artifact: Any = None
+    """The tool's artifact (its `content_and_artifact` second half), when it returned one."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,8 @@ class ToolEventHandler(BaseCallbackHandler):
     ) -> None:
         failed = isinstance(output, ToolMessage) and output.status == "error"
         error = _clip(str(output.content)) if failed else None
-        self._finish(run_id, ok=not failed, error=error)
+        artifact = output.artifact if isinstance(output, ToolMessage) else None
+        self._finish(run_id, ok=not failed, error=error, artifact=artifact)
 
     def on_tool_error(
         self,
@@ -205,7 +208,7 @@ class ToolEventHandler(BaseCallbackHandler):
     ) -> None:
         self._finish(run_id, ok=False, error=_clip(f"{type(error).__name__}: {error}"))
 
-    def _finish(self, run_id: UUID, *, ok: bool, error: str | None) -> None:
+    def _finish(self, run_id: UUID, *, ok: bool, error: str | None, artifact: Any = None) -> None:
         with self._lock:
             running = self._running.pop(run_id, None)
         if running is None:
@@ -220,6 +223,7 @@ class ToolEventHandler(BaseCallbackHandler):
                 duration=time.perf_counter() - running.started,
                 ok=ok,
                 error=error,
+                artifact=artifact,
             ),
         )
 
