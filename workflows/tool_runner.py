@@ -20,7 +20,8 @@ from langchain_core.tools import BaseTool, ToolException
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ValidationError
 
-from workflows.state import CONTEXT_KEYS, ConversationContext
+from tools.artifacts import artifact_context
+from workflows.state import ConversationContext
 
 __all__ = [
     "ToolOutcome",
@@ -129,10 +130,7 @@ def context_from_artifact(tool_name: str, artifact: Any) -> ConversationContext:
     """
     if not isinstance(artifact, Mapping):
         return {}
-    update: dict[str, Any] = {}
-    explicit = artifact.get("context")
-    if isinstance(explicit, Mapping):
-        update.update({k: v for k, v in explicit.items() if k in CONTEXT_KEYS and v is not None})
+    update: dict[str, Any] = artifact_context(artifact)
     reservation = _first_mapping(artifact, "reservation", "verified_reservation")
     if artifact.get("verified") is True and reservation is not None:
         update.setdefault("verified", True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from livekit.agents import (
     Agent,
@@ -45,6 +45,7 @@ from tests.agent.graph_fakes import (
     tool_call,
     usage,
 )
+from tools.artifacts import artifact_context, artifact_sources
 
 INSTRUCTIONS = "You are the concierge of Hotel Aurora."
 RATE_QUESTION = "How much is a double room tonight?"
@@ -595,3 +596,30 @@ async def test_a_graph_without_a_checkpointer_is_rejected() -> None:
     )
     with pytest.raises(ValueError, match="checkpointer"):
         GraphLLM(graph, thread_id="x")
+
+
+async def test_tool_finished_events_carry_the_tools_artifact_in_the_documented_shape() -> None:
+    @tool(response_format="content_and_artifact")
+    async def room_rate(room_type: str) -> tuple[str, dict[str, Any]]:
+        """Nightly rate of a room type."""
+        return "A double is 120 euros.", {
+            "ok": True,
+            "context": {"property_id": "harbor-view-loft", "not_a_fact": 1},
+            "sources": [
+                {"source": "rates.md", "title": "Rates", "chunk": 2, "score": 0.9},
+                {"title": "no source named"},
+            ],
+        }
+
+    model = ScriptedChatModel(script=[rate_lookup(), AIMessage(ANSWER)])
+    graph_llm = GraphLLM(make_graph(model, tools=[room_rate]), thread_id="artifact")
+    finished: list[ToolFinished] = []
+    graph_llm.on("tool_finished", finished.append)
+    async with voice_session(graph_llm) as (session, _):
+        await session.run(user_input=RATE_QUESTION)
+
+    (event,) = finished
+    assert artifact_context(event.artifact) == {"property_id": "harbor-view-loft"}
+    assert [(s.source, s.chunk, s.score) for s in artifact_sources(event.artifact)] == [
+        ("rates.md", 2, 0.9)
+    ]
