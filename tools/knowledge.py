@@ -15,6 +15,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from tools.artifacts import ToolRole
 from tools.documents import (
     DocumentStore,
     DocumentStoreError,
@@ -161,6 +162,7 @@ def knowledge_tools(store: DocumentStore, *, k: int = 5) -> list[BaseTool]:
         StructuredTool.from_function(
             coroutine=search_documents,
             name="search_documents",
+            metadata={"role": ToolRole.DOCUMENT_SEARCH},
             description=(
                 "Search the house manuals, FAQs and policies for facts to answer the caller: "
                 "Wi-Fi, parking, check-in and check-out, pets, quiet hours, appliances, local "
@@ -174,6 +176,7 @@ def knowledge_tools(store: DocumentStore, *, k: int = 5) -> list[BaseTool]:
         StructuredTool.from_function(
             coroutine=find_similar_documents,
             name="find_similar_documents",
+            metadata={"role": ToolRole.SIMILAR_DOCUMENTS},
             description=(
                 "List the documents most similar to a piece of text, with similarity scores. "
                 "Use when the caller asks which documents cover a topic."
@@ -184,6 +187,7 @@ def knowledge_tools(store: DocumentStore, *, k: int = 5) -> list[BaseTool]:
         StructuredTool.from_function(
             coroutine=embed_text,
             name="embed_text",
+            metadata={"role": ToolRole.EMBEDDING_ANALYSIS},
             description=(
                 "Analyse a text with the embedding model: which model and how many dimensions "
                 "it uses, and the nearest documents. Use only when asked about embeddings."

@@ -24,6 +24,7 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, Field
 
+from tools.artifacts import ToolRole
 from tools.documents import DocumentStore, DocumentStoreError, DocumentStoreUnavailable
 from tools.embeddings.hashing import content_words
 
@@ -344,6 +345,7 @@ def document_qa_tool(
     return StructuredTool.from_function(
         coroutine=answer_from_documents,
         name="answer_from_documents",
+        metadata={"role": ToolRole.DOCUMENT_ANSWER},
         description=(
             "Answer a question from the house manuals, FAQs and policies, with the source and "
             "a confidence. Use for questions that need the documents rather than the PMS."

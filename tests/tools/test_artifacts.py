@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from knowledge_helpers import memory_store
 from langchain_core.tools import StructuredTool
 
 from tools.artifacts import (
@@ -15,6 +17,10 @@ from tools.artifacts import (
     tool_role,
     tools_with_role,
 )
+from tools.knowledge import knowledge_tools
+from tools.pms import GuestDesk, pms_tools
+from tools.pms.demo import DemoPMS
+from workflows.document_qa import document_qa_tool
 from workflows.state import CONTEXT_KEYS as STATE_CONTEXT_KEYS
 
 
@@ -72,3 +78,21 @@ def test_sources_keep_order_and_skip_entries_that_name_no_document() -> None:
 
 def test_the_contract_and_the_graph_state_name_the_same_facts() -> None:
     assert CONTEXT_KEYS == STATE_CONTEXT_KEYS
+
+
+async def test_the_assistants_own_tools_each_declare_a_distinct_role(tmp_path: Path) -> None:
+    pms = DemoPMS(tmp_path / "demo.sqlite3")
+    store = memory_store()
+    try:
+        tools = [
+            *knowledge_tools(store),
+            document_qa_tool(store, model=None),
+            *pms_tools(pms, desk=GuestDesk(pms)),
+        ]
+        for role in ToolRole:
+            assert len(tools_with_role(tools, role)) == 1, role
+        reservation = tools_with_role(tools, ToolRole.RESERVATION_LOOKUP)[0]
+        assert reservation.name == "find_reservation"
+    finally:
+        await store.aclose()
+        await pms.aclose()

@@ -19,6 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
+from tools.artifacts import ToolRole
 from tools.pms.clock import Clock
 from tools.pms.desk import ANONYMOUS, GuestDesk, describe_candidates
 from tools.pms.errors import PMSError
@@ -382,6 +383,7 @@ def pms_tools(
             "and check-out times, Wi-Fi name and password, parking, pets, quiet hours, house "
             "rules, amenities and how many guests it sleeps. Use it for practical questions "
             "about a property; no verification needed.",
+            {"role": ToolRole.PROPERTY_FACTS},
         ),
         make(
             find_reservation,
@@ -389,12 +391,14 @@ def pms_tools(
             "Find and verify the caller's reservation from its confirmation code and the "
             "guest's last name. Call this before anything about an existing booking. After "
             "several failed attempts it refuses, so ask the caller to spell the code.",
+            {"role": ToolRole.RESERVATION_LOOKUP},
         ),
         make(
             check_availability,
             StayArgs,
             "Check whether a property is free for given check-in and check-out dates and "
             "number of guests; gives the total price when it is, or the next free dates.",
+            {"role": ToolRole.AVAILABILITY},
         ),
         make(
             quote_stay,
@@ -407,6 +411,7 @@ def pms_tools(
             NoArgs,
             "List the extras the verified caller can add to their stay: early check-in, late "
             "checkout and other extras, with prices. Needs find_reservation first.",
+            {"role": ToolRole.UPSELLS},
         ),
         make(
             request_upsell,
