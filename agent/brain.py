@@ -28,7 +28,7 @@ from agent.graph_llm import GraphLLM
 from agent.greetings import base_language, greeting
 from agent.metadata import DispatchMetadata
 from agent.preflight import answers_ping
-from agent.settings import WorkerSettings
+from agent.settings import DEFAULT_GRAPH, WorkerSettings, build_graph
 from agent.tracing import flush_langsmith, langsmith_tracer
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
@@ -42,7 +42,7 @@ from tools.pms import (
     pms_tools,
     throttle_policy,
 )
-from workflows.assistant import SPEAKING_NODES, build_assistant_graph
+from workflows.assistant import SPEAKING_NODES
 from workflows.checkpoint import open_checkpointer, redact_url, turn_lock_for
 from workflows.document_qa import document_qa_tool
 from workflows.turn_lock import TurnLock, TurnLockTimeoutError, TurnLockUnavailableError
@@ -85,6 +85,13 @@ def assistant_tools(
         document_qa_tool(documents, model=chat_model),
         *pms_tools(pms, desk=desk),
     ]
+
+
+def speaking_nodes(settings: WorkerSettings) -> tuple[str, ...] | None:
+    """AGENT_SPEAKING_NODES; else the assistant's for the default graph; else GraphLLM's guess."""
+    if settings.speaking_nodes:
+        return settings.speaking_nodes
+    return SPEAKING_NODES if settings.agent_graph == DEFAULT_GRAPH else None
 
 
 def chat_model_config(settings: WorkerSettings) -> ChatModelConfig:
@@ -203,7 +210,7 @@ async def build_brain(
     chat_model = build_chat_model(chat_model_config(settings))
     tools = assistant_tools(documents, pms, desk, chat_model)
     instructions = settings.agent_instructions or DEFAULT_INSTRUCTIONS
-    graph: Any = build_assistant_graph(model=chat_model, tools=tools, checkpointer=checkpointer)
+    graph: Any = build_graph(settings.agent_graph, chat_model, tools, checkpointer)
     served = remote_graph(settings)
 
     language = base_language(metadata.language or settings.default_language)
@@ -215,7 +222,7 @@ async def build_brain(
     llm = GraphLLM(
         served or graph,
         thread_id=thread_id,
-        speaking_nodes=SPEAKING_NODES,
+        speaking_nodes=speaking_nodes(settings),
         model=settings.llm_model if chat_model else "deterministic-fallback",
         provider=model_provider,
         context=conversation_context(metadata, language),

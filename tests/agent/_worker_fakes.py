@@ -148,6 +148,7 @@ class FakeLocalParticipant:
         self.attributes: dict[str, str] = {}
         self.track_publications: dict[str, Any] = {}
         self.transcripts: list[str] = []
+        self.published_tracks: list[rtc.LocalTrack] = []
         self._ids = itertools.count()
 
     async def set_attributes(self, attributes: Mapping[str, str]) -> None:
@@ -161,6 +162,16 @@ class FakeLocalParticipant:
     async def publish_transcription(self, transcription: Any) -> None:
         return None
 
+    async def publish_track(self, track: rtc.LocalTrack, options: Any = None) -> _Publication:
+        """The agent's audio: LiveKit's real track and source, heard by nobody (no SFU here)."""
+        publication = _Publication(sid=f"TR_{next(self._ids)}", track=track)
+        self.track_publications[publication.sid] = publication
+        self.published_tracks.append(track)
+        return publication
+
+    async def unpublish_track(self, sid: str) -> None:
+        self.track_publications.pop(sid, None)
+
     async def send_bytes(self, *_: Any, **__: Any) -> None:
         return None
 
@@ -168,6 +179,15 @@ class FakeLocalParticipant:
         return lambda handler: handler
 
     def unregister_rpc_method(self, *_: Any) -> None:
+        return None
+
+
+@dataclass
+class _Publication:
+    sid: str
+    track: rtc.LocalTrack
+
+    async def wait_for_subscription(self) -> None:
         return None
 
 
