@@ -23,10 +23,8 @@ from livekit.agents import APIConnectionError
 from prometheus_client import CollectorRegistry
 
 from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
-from agent.conversation_key import conversation_key
 from agent.graph_llm import GraphLLM
-from agent.greetings import base_language, greeting
-from agent.metadata import DispatchMetadata
+from agent.metadata import DispatchMetadata, conversation_key
 from agent.preflight import answers_ping
 from agent.settings import DEFAULT_GRAPH, WorkerSettings, build_graph
 from agent.tracing import flush_langsmith, langsmith_tracer
@@ -54,6 +52,42 @@ DEFAULT_INSTRUCTIONS = (
     "stay: property facts, their reservation, availability and extras. Use the tools for "
     "facts; never invent them. Keep answers short and friendly."
 )
+
+
+# The first sentence the agent says, in the caller's language.
+_GREETINGS: dict[str, str] = {
+    "en": "Hello{name}! I'm the virtual assistant{place}. How can I help you today?",
+    "de": "Hallo{name}! Ich bin der virtuelle Assistent{place}. Wie kann ich Ihnen helfen?",
+    "fr": "Bonjour{name} ! Je suis l'assistant virtuel{place}. Comment puis-je vous aider ?",
+    "es": "¡Hola{name}! Soy el asistente virtual{place}. ¿En qué puedo ayudarle?",
+    "it": "Buongiorno{name}! Sono l'assistente virtuale{place}. Come posso aiutarla?",
+    "pt": "Olá{name}! Sou o assistente virtual{place}. Como posso ajudar?",
+    "nl": "Hallo{name}! Ik ben de virtuele assistent{place}. Waarmee kan ik u helpen?",
+}
+_PLACE: dict[str, str] = {
+    "en": " for {0}",
+    "de": " von {0}",
+    "fr": " de {0}",
+    "es": " de {0}",
+    "it": " di {0}",
+    "pt": " de {0}",
+    "nl": " van {0}",
+}
+
+
+def base_language(language: str | None) -> str:
+    """'de-CH' → 'de'; unknown or empty → 'en'."""
+    code = (language or "en").replace("_", "-").split("-", 1)[0].lower()
+    return code if code in _GREETINGS else "en"
+
+
+def greeting(
+    language: str | None, *, guest_name: str | None = None, place: str | None = None
+) -> str:
+    lang = base_language(language)
+    name = f" {guest_name.strip()}" if guest_name and guest_name.strip() else ""
+    where = _PLACE[lang].format(place.strip()) if place and place.strip() else ""
+    return _GREETINGS[lang].format(name=name, place=where)
 
 
 @dataclass

@@ -19,10 +19,9 @@ from pathlib import Path
 
 from langchain_core.messages import HumanMessage
 
+from agent.brain import greeting
 from agent.console import CONSOLE_CALLER, CONSOLE_ROOM, run_text_console
-from agent.conversation_key import conversation_key
-from agent.greetings import greeting
-from agent.metadata import parse_dispatch_metadata
+from agent.metadata import conversation_key, parse_dispatch_metadata
 from agent.settings import WorkerSettings
 from workflows.checkpoint import open_checkpointer
 

@@ -29,10 +29,9 @@ from livekit.agents.utils import http_context
 from livekit.plugins import silero
 from prometheus_client import CollectorRegistry
 
-from agent.conversation_key import conversation_key
-from agent.greetings import greeting
+from agent.brain import greeting
 from agent.logging_setup import configure_logging
-from agent.metadata import parse_dispatch_metadata
+from agent.metadata import conversation_key, parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
 from agent.server import (
     METRICS_KEY,
