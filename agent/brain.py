@@ -23,12 +23,10 @@ from livekit.agents import APIConnectionError
 from prometheus_client import CollectorRegistry
 
 from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
-from agent.conversation_key import conversation_key
 from agent.graph_llm import GraphLLM
-from agent.greetings import base_language, greeting
-from agent.metadata import DispatchMetadata
+from agent.metadata import DispatchMetadata, conversation_key
 from agent.preflight import answers_ping
-from agent.settings import WorkerSettings
+from agent.settings import DEFAULT_GRAPH, WorkerSettings, build_graph
 from agent.tracing import flush_langsmith, langsmith_tracer
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
@@ -42,7 +40,7 @@ from tools.pms import (
     pms_tools,
     throttle_policy,
 )
-from workflows.assistant import SPEAKING_NODES, build_assistant_graph
+from workflows.assistant import SPEAKING_NODES
 from workflows.checkpoint import open_checkpointer, redact_url, turn_lock_for
 from workflows.document_qa import document_qa_tool
 from workflows.turn_lock import TurnLock, TurnLockTimeoutError, TurnLockUnavailableError
@@ -54,6 +52,42 @@ DEFAULT_INSTRUCTIONS = (
     "stay: property facts, their reservation, availability and extras. Use the tools for "
     "facts; never invent them. Keep answers short and friendly."
 )
+
+
+# The first sentence the agent says, in the caller's language.
+_GREETINGS: dict[str, str] = {
+    "en": "Hello{name}! I'm the virtual assistant{place}. How can I help you today?",
+    "de": "Hallo{name}! Ich bin der virtuelle Assistent{place}. Wie kann ich Ihnen helfen?",
+    "fr": "Bonjour{name} ! Je suis l'assistant virtuel{place}. Comment puis-je vous aider ?",
+    "es": "¡Hola{name}! Soy el asistente virtual{place}. ¿En qué puedo ayudarle?",
+    "it": "Buongiorno{name}! Sono l'assistente virtuale{place}. Come posso aiutarla?",
+    "pt": "Olá{name}! Sou o assistente virtual{place}. Como posso ajudar?",
+    "nl": "Hallo{name}! Ik ben de virtuele assistent{place}. Waarmee kan ik u helpen?",
+}
+_PLACE: dict[str, str] = {
+    "en": " for {0}",
+    "de": " von {0}",
+    "fr": " de {0}",
+    "es": " de {0}",
+    "it": " di {0}",
+    "pt": " de {0}",
+    "nl": " van {0}",
+}
+
+
+def base_language(language: str | None) -> str:
+    """'de-CH' → 'de'; unknown or empty → 'en'."""
+    code = (language or "en").replace("_", "-").split("-", 1)[0].lower()
+    return code if code in _GREETINGS else "en"
+
+
+def greeting(
+    language: str | None, *, guest_name: str | None = None, place: str | None = None
+) -> str:
+    lang = base_language(language)
+    name = f" {guest_name.strip()}" if guest_name and guest_name.strip() else ""
+    where = _PLACE[lang].format(place.strip()) if place and place.strip() else ""
+    return _GREETINGS[lang].format(name=name, place=where)
 
 
 @dataclass
@@ -85,6 +119,13 @@ def assistant_tools(
         document_qa_tool(documents, model=chat_model),
         *pms_tools(pms, desk=desk),
     ]
+
+
+def speaking_nodes(settings: WorkerSettings) -> tuple[str, ...] | None:
+    """AGENT_SPEAKING_NODES; else the assistant's for the default graph; else GraphLLM's guess."""
+    if settings.speaking_nodes:
+        return settings.speaking_nodes
+    return SPEAKING_NODES if settings.agent_graph == DEFAULT_GRAPH else None
 
 
 def chat_model_config(settings: WorkerSettings) -> ChatModelConfig:
@@ -203,7 +244,7 @@ async def build_brain(
     chat_model = build_chat_model(chat_model_config(settings))
     tools = assistant_tools(documents, pms, desk, chat_model)
     instructions = settings.agent_instructions or DEFAULT_INSTRUCTIONS
-    graph: Any = build_assistant_graph(model=chat_model, tools=tools, checkpointer=checkpointer)
+    graph: Any = build_graph(settings.agent_graph, chat_model, tools, checkpointer)
     served = remote_graph(settings)
 
     language = base_language(metadata.language or settings.default_language)
@@ -215,7 +256,7 @@ async def build_brain(
     llm = GraphLLM(
         served or graph,
         thread_id=thread_id,
-        speaking_nodes=SPEAKING_NODES,
+        speaking_nodes=speaking_nodes(settings),
         model=settings.llm_model if chat_model else "deterministic-fallback",
         provider=model_provider,
         context=conversation_context(metadata, language),

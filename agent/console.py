@@ -16,7 +16,7 @@ import stat
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from livekit.agents import AgentSession
+from livekit.agents import Agent, AgentSession
 from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 from prometheus_client import CollectorRegistry
@@ -25,10 +25,8 @@ from agent.logging_setup import bind_log_fields
 from agent.metadata import parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
 from agent.tracing import flush_traces, start_otel_tracing
-from agent.voice_agent import GraphAgent
 
 if TYPE_CHECKING:
-    from agent.server import BrainFactory
     from agent.settings import WorkerSettings
 
 __all__ = ["CONSOLE_CALLER", "CONSOLE_ROOM", "run_text_console"]
@@ -100,26 +98,20 @@ async def run_text_console(
     stdin: TextIO,
     stdout: TextIO,
     metadata_json: str | None = None,
-    build_brain: BrainFactory | None = None,
 ) -> int:
     """Run the text console until EOF or /quit; returns the process exit code."""
     metadata, problems = parse_dispatch_metadata(metadata_json)
     if problems:
         stdout.write(f"note: {'; '.join(problems)}\n")
-    factory: BrainFactory
-    if build_brain is None:
-        # Imported here so the console module itself stays cheap to import.
-        from agent.brain import build_brain as default_factory
+    # Imported here so the console module itself stays cheap to import.
+    from agent.brain import build_brain
 
-        factory = default_factory
-    else:
-        factory = build_brain
     metrics = WorkerMetrics(CollectorRegistry(auto_describe=True))
     bind_log_fields(room=CONSOLE_ROOM)
     traces = start_otel_tracing(settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(flush_traces, traces)
-        brain = await factory(
+        brain = await build_brain(
             settings,
             metadata,
             room_name=CONSOLE_ROOM,
@@ -135,7 +127,7 @@ async def run_text_console(
         metrics.observe_session(session)
         metrics.observe_tools(brain.llm)
         stack.push_async_callback(session.aclose)
-        await session.start(agent=GraphAgent(instructions=brain.instructions))
+        await session.start(agent=Agent(instructions=brain.instructions))
         stdout.write("Text console: type a message and press Enter; /quit or Ctrl-D ends.\n")
         await session.say(brain.greeting)
         _say(stdout, brain.greeting)

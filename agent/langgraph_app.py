@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
 from agent.chat_model import build_chat_model
-from agent.settings import WorkerSettings
+from agent.settings import WorkerSettings, build_graph
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
 from tools.embeddings.factory import REDIS_TIMEOUT_S
@@ -32,7 +32,6 @@ from tools.pms import (
     build_verification_throttle,
     throttle_policy,
 )
-from workflows.assistant import build_assistant_graph
 from workflows.document_qa import build_document_qa_graph
 from workflows.gap_nights import build_gap_nights_graph
 from workflows.upsell import build_upsell_graph
@@ -82,16 +81,16 @@ def build_parts(settings: WorkerSettings) -> ServedParts:
     return ServedParts(chat_model, documents, pms, desk, tools)
 
 
-_parts = build_parts(WorkerSettings())
+_settings = WorkerSettings()
+_parts = build_parts(_settings)
 logger.info(
     "serving graphs with %d tools; chat model: %s",
     len(_parts.tools),
     "configured" if _parts.chat_model else "none (fallback responder)",
 )
 
-assistant: Any = build_assistant_graph(
-    model=_parts.chat_model, tools=_parts.tools, checkpointer=None
-)
+# The same seam as the worker's (AGENT_GRAPH); the server brings its own checkpointer.
+assistant: Any = build_graph(_settings.agent_graph, _parts.chat_model, _parts.tools, None)
 document_qa: Any = build_document_qa_graph(_parts.documents, model=_parts.chat_model)
 upsell: Any = build_upsell_graph(_parts.pms, desk=_parts.desk)
 gap_nights: Any = build_gap_nights_graph(_parts.pms, desk=_parts.desk)

@@ -10,7 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from agent.settings import SettingsError, WorkerSettings
+from agent.settings import SettingsError, WorkerSettings, load_graph_builder
 from tools.pms import PMSConfigError, build_pms
 from workflows.checkpoint import redact_url
 
@@ -56,6 +56,7 @@ async def _redis_warning(url: str, *, timeout_s: float = 2.0) -> str | None:
 
 async def preflight(settings: WorkerSettings) -> list[str]:
     """Raise `SettingsError` for settings that cannot work; return warnings for what is down."""
+    load_graph_builder(settings.agent_graph)  # a typo in AGENT_GRAPH stops start-up, not a call
     try:
         pms = build_pms(settings)
     except PMSConfigError as exc:

@@ -18,28 +18,27 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from livekit import rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, llm, vad
+from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, vad
 from livekit.agents.voice.events import CloseEvent
 from livekit.agents.voice.room_io import RoomOptions
 from livekit.agents.worker import ServerEnvOption
 from prometheus_client import CollectorRegistry
 
-from agent.brain import build_brain
+from agent.brain import Brain, build_brain
 from agent.data_channel import channel_for_brain
 from agent.logging_setup import bind_log_fields
-from agent.metadata import DispatchMetadata, merge_participant_attributes, parse_dispatch_metadata
+from agent.metadata import merge_participant_attributes, parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
 
 # Imported at module level, on the main thread: LiveKit plugins refuse other threads.
 from agent.providers import MediaConfig, build_vad
 from agent.session import build_session
 from agent.tracing import flush_traces, start_otel_tracing
-from agent.voice_agent import GraphAgent
 
 if TYPE_CHECKING:
     from agent.settings import WorkerSettings
@@ -47,9 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METRICS_KEY",
     "VAD_KEY",
-    "BrainLike",
     "Conversation",
-    "EntrypointDeps",
     "JobEntrypoint",
     "Prewarm",
     "build_server",
@@ -65,40 +62,6 @@ METRICS_KEY = "metrics"
 TRACES_KEY = "traces"
 
 
-class BrainLike(Protocol):
-    """What the entrypoint uses of `agent.brain.Brain`."""
-
-    @property
-    def llm(self) -> llm.LLM: ...
-    @property
-    def instructions(self) -> str: ...
-    @property
-    def thread_id(self) -> str: ...
-    @property
-    def has_side_effecting_tools(self) -> bool: ...
-    @property
-    def greeting(self) -> str: ...
-
-
-class BrainFactory(Protocol):
-    def __call__(
-        self,
-        settings: WorkerSettings,
-        metadata: DispatchMetadata,
-        *,
-        room_name: str,
-        caller_identity: str,
-        stack: contextlib.AsyncExitStack,
-        registry: CollectorRegistry | None = None,
-    ) -> Awaitable[BrainLike]: ...
-
-
-class SessionFactory(Protocol):
-    def __call__(
-        self, settings: WorkerSettings, *, llm: llm.LLM, vad: vad.VAD, allow_preemptive: bool
-    ) -> AgentSession[Any]: ...
-
-
 def voice_room_options(caller_identity: str) -> RoomOptions:
     """Audio in and out with the caller, transcripts and `lk.chat` text; close when they leave."""
     return RoomOptions(participant_identity=caller_identity, close_on_disconnect=True)
@@ -109,44 +72,12 @@ def load_vad(settings: WorkerSettings) -> vad.VAD:
     return build_vad(MediaConfig.from_settings(settings))
 
 
-class ChannelLike(Protocol):
-    """What the entrypoint uses of `agent.data_channel.DataChannel`."""
-
-    def room_options(self, base: RoomOptions) -> RoomOptions: ...
-    async def announce(self) -> None: ...
-    async def aclose(self) -> None: ...
-
-
-class ChannelFactory(Protocol):
-    def __call__(
-        self,
-        session: AgentSession[Any],
-        room: rtc.Room,
-        *,
-        brain: Any,
-        caller_identity: str,
-        settings: WorkerSettings,
-    ) -> ChannelLike: ...
-
-
-@dataclass(frozen=True)
-class EntrypointDeps:
-    """What the entrypoint builds a call from; tests swap in small fakes."""
-
-    build_brain: BrainFactory = build_brain
-    build_session: SessionFactory = build_session
-    load_vad: Callable[[WorkerSettings], vad.VAD | None] = load_vad
-    room_options: Callable[[str], RoomOptions] = voice_room_options
-    # Typed chat, slash commands and agent events; None runs a voice-only call.
-    open_channel: ChannelFactory | None = channel_for_brain
-
-
 @dataclass
 class Conversation:
     """One running call: its session, its brain and the resources the brain opened."""
 
     session: AgentSession[Any]
-    brain: BrainLike
+    brain: Brain
     caller_identity: str
     stack: contextlib.AsyncExitStack
     started_at: float = field(default_factory=time.monotonic)
@@ -186,7 +117,6 @@ def _shutdown_when_closed(ctx: JobContext) -> Callable[[CloseEvent], None]:
 async def start_conversation(
     ctx: JobContext,
     settings: WorkerSettings,
-    deps: EntrypointDeps,
     metrics: WorkerMetrics,
     *,
     vad_model: vad.VAD | None,
@@ -215,7 +145,7 @@ async def start_conversation(
 
     stack = contextlib.AsyncExitStack()
     try:
-        brain = await deps.build_brain(
+        brain = await build_brain(
             settings,
             metadata,
             room_name=ctx.room.name,
@@ -224,8 +154,8 @@ async def start_conversation(
             registry=metrics.registry,
         )
         bind_log_fields(ctx, conversation_id=brain.thread_id)
-        session = deps.build_session(
-            settings,
+        session = build_session(
+            MediaConfig.from_settings(settings),
             llm=brain.llm,
             vad=vad_model,  # type: ignore[arg-type]
             allow_preemptive=not brain.has_side_effecting_tools,
@@ -237,30 +167,23 @@ async def start_conversation(
         metrics.observe_tools(brain.llm)
         session.on("close", _shutdown_when_closed(ctx))
         ctx.add_shutdown_callback(conversation.aclose)
-        room_options = deps.room_options(caller.identity)
-        channel = None
-        if deps.open_channel is not None:
-            channel = deps.open_channel(
-                session,
-                ctx.room,
-                brain=brain,
-                caller_identity=caller.identity,
-                settings=settings,
-            )
-            # Registered after the brain's resources, so it closes before them.
-            stack.push_async_callback(channel.aclose)
-            room_options = channel.room_options(room_options)
+        # Typed chat, slash commands and agent events share the caller's room.
+        channel = channel_for_brain(
+            session, ctx.room, brain=brain, caller_identity=caller.identity, settings=settings
+        )
+        # Registered after the brain's resources, so it closes before them.
+        stack.push_async_callback(channel.aclose)
+        # The graph owns tools and instructions; GraphLLM flushes TTS at tool boundaries.
         await session.start(
-            agent=GraphAgent(instructions=brain.instructions),
+            agent=Agent(instructions=brain.instructions),
             room=ctx.room,
-            room_options=room_options,
+            room_options=channel.room_options(voice_room_options(caller.identity)),
         )
     except BaseException:
         await stack.aclose()
         raise
     session.say(brain.greeting, allow_interruptions=True)
-    if channel is not None:
-        await channel.announce()
+    await channel.announce()
     return conversation
 
 
@@ -269,7 +192,6 @@ class JobEntrypoint:
     """The `rtc_session` entrypoint: one call per job."""
 
     settings: WorkerSettings
-    deps: EntrypointDeps = field(default_factory=EntrypointDeps)
 
     async def __call__(self, ctx: JobContext) -> None:
         metrics = ctx.proc.userdata.get(METRICS_KEY)
@@ -281,10 +203,10 @@ class JobEntrypoint:
             ctx.add_shutdown_callback(functools.partial(flush_traces, traces))
         vad_model = ctx.proc.userdata.get(VAD_KEY)
         if vad_model is None:
-            vad_model = await asyncio.to_thread(self.deps.load_vad, self.settings)
+            vad_model = await asyncio.to_thread(load_vad, self.settings)
         try:
             conversation = await start_conversation(
-                ctx, self.settings, self.deps, metrics, vad_model=vad_model
+                ctx, self.settings, metrics, vad_model=vad_model
             )
         except Exception:
             metrics.error("startup")
@@ -301,20 +223,18 @@ class Prewarm:
     start trace export when configured."""
 
     settings: WorkerSettings
-    deps: EntrypointDeps = field(default_factory=EntrypointDeps)
 
     def __call__(self, proc: JobProcess) -> None:
-        proc.userdata[VAD_KEY] = self.deps.load_vad(self.settings)
+        proc.userdata[VAD_KEY] = load_vad(self.settings)
         proc.userdata[METRICS_KEY] = WorkerMetrics(CollectorRegistry(auto_describe=True))
         proc.userdata[TRACES_KEY] = start_otel_tracing(self.settings)
 
 
-def new_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -> AgentServer:
+def new_server(settings: WorkerSettings) -> AgentServer:
     """The `AgentServer` with the worker's options and prewarm, before its entrypoint is set.
 
     `agent/worker.py` registers the entrypoint with `@server.rtc_session(agent_name=...)`.
     """
-    deps = deps or EntrypointDeps()
     multiproc_dir = None
     if settings.prometheus_port is not None:
         multiproc_dir = settings.resolved_prometheus_multiproc_dir
@@ -331,17 +251,16 @@ def new_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -> 
         drain_timeout=settings.drain_timeout_s,
         prometheus_port=settings.prometheus_port,
         prometheus_multiproc_dir=str(multiproc_dir) if multiproc_dir is not None else None,
-        setup_fnc=Prewarm(settings, deps),
+        setup_fnc=Prewarm(settings),
         preload_modules=["agent.server", "agent.brain", "agent.session"],
     )
     return server
 
 
-def build_server(settings: WorkerSettings, deps: EntrypointDeps | None = None) -> AgentServer:
+def build_server(settings: WorkerSettings) -> AgentServer:
     """A worker registered under AGENT_NAME for explicit dispatch (tests, embedding)."""
-    deps = deps or EntrypointDeps()
-    server = new_server(settings, deps)
-    server.rtc_session(JobEntrypoint(settings, deps), agent_name=settings.agent_name)
+    server = new_server(settings)
+    server.rtc_session(JobEntrypoint(settings), agent_name=settings.agent_name)
     return server
 
 

@@ -8,8 +8,14 @@ into one readable line naming the variable, raised as `SettingsError`.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     Field,
@@ -31,6 +37,11 @@ from agent.local_speech.engines import (
     whisper_language,
 )
 from tools.settings import ToolsSettings, describe_settings_error
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.tools import BaseTool
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
 # Later files win: `.env.local` holds what `lk app env -w` wrote for this machine.
 ENV_FILES = (".env", ".env.local")
@@ -139,6 +150,14 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     checkpoint_keep: int = Field(default=32, ge=8, alias="CHECKPOINT_KEEP")
     checkpoint_timeout_s: float = Field(default=0.5, gt=0, le=30.0, alias="CHECKPOINT_TIMEOUT_S")
 
+    # The graph the worker runs: `package.module:function` or `./file.py:function`, a
+    # build_graph(model, tools, checkpointer) that returns a compiled graph
+    agent_graph: str = Field(
+        default="workflows.assistant:build_graph", min_length=3, alias="AGENT_GRAPH"
+    )
+    # Nodes whose text is spoken; empty: the assistant's, or what GraphLLM recognises
+    agent_speaking_nodes: str = Field(default="", alias="AGENT_SPEAKING_NODES")
+
     # A graph deployed on a LangGraph Agent Server instead of the in-worker assistant graph
     langgraph_server_url: str | None = Field(default=None, alias="LANGGRAPH_SERVER_URL")
     langgraph_assistant_id: str = Field(
@@ -165,6 +184,16 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     langsmith_api_key: SecretStr | None = Field(default=None, alias="LANGSMITH_API_KEY")
     langsmith_project: str | None = Field(default=None, alias="LANGSMITH_PROJECT")
     langsmith_endpoint: str | None = Field(default=None, alias="LANGSMITH_ENDPOINT")
+
+    @field_validator("agent_graph")
+    @classmethod
+    def _graph_reference(cls, value: str) -> str:
+        target, colon, attribute = value.strip().rpartition(":")
+        if not colon or not target or not attribute.isidentifier():
+            raise ValueError(
+                f"expected 'package.module:function' or './path/to/file.py:function', got {value!r}"
+            )
+        return value.strip()
 
     @field_validator("langgraph_server_url")
     @classmethod
@@ -369,6 +398,11 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
         return f"auto, which fell back to {provider}" if chosen == "auto" else provider
 
     @property
+    def speaking_nodes(self) -> tuple[str, ...]:
+        """AGENT_SPEAKING_NODES as node names; empty when not set."""
+        return tuple(n.strip() for n in self.agent_speaking_nodes.split(",") if n.strip())
+
+    @property
     def stt_providers(self) -> tuple[str, ...]:
         """STT_PROVIDER with `auto` resolved: a keyed cloud provider, else local Whisper."""
         if self.stt_provider != "auto":
@@ -408,3 +442,76 @@ def load_settings(
     if problems:
         raise SettingsError(f"cannot run `{mode}`: {'; '.join(problems)}")
     return settings
+
+
+GraphBuilder = Callable[
+    ["BaseChatModel | None", "Sequence[BaseTool]", "BaseCheckpointSaver[Any] | None"], Any
+]
+DEFAULT_GRAPH = "workflows.assistant:build_graph"
+
+
+def _import_target(target: str) -> ModuleType:
+    if not (target.endswith(".py") or "/" in target):
+        return importlib.import_module(target)
+    path = Path(target).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path}")
+    # one module per file path, so a second call reuses the first import
+    name = "agent_graph_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    if (loaded := sys.modules.get(name)) is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_graph_builder(reference: str) -> GraphBuilder:
+    """AGENT_GRAPH resolved to its `build_graph(model, tools, checkpointer)` function.
+
+    `reference` is `package.module:function` or `./path/to/file.py:function` (relative to
+    the working directory, as in `langgraph.json`). Raises `SettingsError` naming the problem.
+    """
+    target, _, attribute = reference.rpartition(":")
+    try:
+        module = _import_target(target)
+    except Exception as exc:
+        raise SettingsError(
+            f"AGENT_GRAPH={reference!r}: cannot import {target}: {type(exc).__name__}: {exc}"
+        ) from None
+    builder = getattr(module, attribute, None)
+    if builder is None:
+        raise SettingsError(f"AGENT_GRAPH={reference!r}: {target} has no {attribute!r}")
+    from langgraph.pregel import Pregel
+
+    if isinstance(builder, Pregel) or not callable(builder):
+        raise SettingsError(
+            f"AGENT_GRAPH={reference!r}: {attribute} is a {type(builder).__name__}, expected a "
+            "function build_graph(model, tools, checkpointer) that returns a compiled graph"
+        )
+    return builder  # type: ignore[no-any-return]
+
+
+def build_graph(
+    reference: str,
+    model: BaseChatModel | None,
+    tools: Sequence[BaseTool],
+    checkpointer: BaseCheckpointSaver[Any] | None,
+) -> Any:
+    """The graph AGENT_GRAPH names, built with the worker's model, tools and checkpointer."""
+    from langgraph.pregel import Pregel
+
+    graph = load_graph_builder(reference)(model, tools, checkpointer)
+    if not isinstance(graph, Pregel):
+        raise SettingsError(
+            f"AGENT_GRAPH={reference!r} returned a {type(graph).__name__}, not a compiled "
+            "graph (call .compile(checkpointer=checkpointer) on the StateGraph)"
+        )
+    return graph

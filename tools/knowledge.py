@@ -106,16 +106,23 @@ def knowledge_tools(store: DocumentStore, *, k: int = 5) -> list[BaseTool]:
 
     async def search_documents(query: str, property_id: str | None = None) -> ToolResult:
         if not query.strip():
-            return "Tell me what to look for in the documents.", {"ok": False, "hits": []}
+            return "Tell me what to look for in the documents.", {
+                "ok": False,
+                "hits": [],
+                "sources": [],
+            }
 
         async def run() -> ToolResult:
             result = await store.search(query, k=k, property_id=property_id)
+            hits = [h.to_dict() for h in result.hits]
             artifact = {
                 "ok": True,
                 "query": query,
                 "property_id": property_id,
                 "min_score": result.min_score,
-                "hits": [h.to_dict() for h in result.hits],
+                "hits": hits,
+                # the cited passages, in the contract's shape (tools/artifacts.py)
+                "sources": hits,
             }
             if not result.found:
                 return NOTHING_FOUND, artifact
@@ -125,12 +132,14 @@ def knowledge_tools(store: DocumentStore, *, k: int = 5) -> list[BaseTool]:
 
     async def find_similar_documents(text: str) -> ToolResult:
         if not text.strip():
-            return "Give me some text to compare.", {"ok": False, "documents": []}
+            return "Give me some text to compare.", {"ok": False, "documents": [], "sources": []}
 
         async def run() -> ToolResult:
             vector = await store.embed_query(text)
             hits = await store.nearest_documents(vector, k=k)
-            return _similarity_sentence(hits), {"ok": True, "documents": _documents(hits)}
+            documents = _documents(hits)
+            artifact = {"ok": True, "documents": documents, "sources": documents}
+            return _similarity_sentence(hits), artifact
 
         return await _guarded("find_similar_documents", run)
 

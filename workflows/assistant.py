@@ -59,6 +59,7 @@ __all__ = [
     "AssistantState",
     "ConversationContext",
     "build_assistant_graph",
+    "build_graph",
 ]
 
 logger = logging.getLogger(__name__)
@@ -351,3 +352,15 @@ def build_assistant_graph(
         builder.add_conditional_edges("model", nodes.route_after_model, ["tools", "fallback", END])
         builder.add_edge("tools", "model")
     return builder.compile(checkpointer=checkpointer, name="assistant")
+
+
+def build_graph(
+    model: BaseChatModel | None,
+    tools: Sequence[BaseTool],
+    checkpointer: BaseCheckpointSaver[Any] | None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The brain's seam (`AGENT_GRAPH`): the worker and `langgraph_app` build their graph here.
+
+    A team's own graph is a function with this signature (see docs/assistant-graph.md).
+    """
+    return build_assistant_graph(model=model, tools=tools, checkpointer=checkpointer)

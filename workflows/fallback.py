@@ -20,6 +20,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
+from tools.artifacts import ToolRole, artifact_sources, tools_with_role
 from workflows.document_qa import extractive_answer, relevant_hits
 from workflows.fallback_wording import FALLBACK_WORDINGS, FallbackWording, wording_for
 from workflows.history import current_turn, last_user_text, message_text
@@ -41,16 +42,9 @@ __all__ = [
     "wording_for",
 ]
 
-SEARCH_TOOL = "search_documents"
-PROPERTY_TOOL = "get_property_info"
-RESERVATION_TOOL = "find_reservation"
-
 # The fallback AIMessage's response_metadata: its model name, and the passages it quoted.
 FALLBACK_MODEL_NAME = "fallback"
 SOURCES_METADATA_KEY = "sources"
-# Artifact lists of the knowledge tools: search_documents, answer_from_documents,
-# find_similar_documents.
-_CITATION_LISTS = ("hits", "sources", "documents")
 _PREVIEW_CHARS = 160
 
 
@@ -162,21 +156,12 @@ def citation(item: Mapping[str, Any], tool: str) -> dict[str, Any] | None:
 
 def cited_sources(message: ToolMessage) -> list[dict[str, Any]]:
     """The passages a tool result's artifact cites, in artifact order."""
-    artifact = message.artifact
-    if not isinstance(artifact, Mapping):
-        return []
     tool = message.name or "tool"
-    found: list[dict[str, Any]] = []
-    for key in _CITATION_LISTS:
-        items = artifact.get(key)
-        if not isinstance(items, list):
-            continue
-        found.extend(
-            cited
-            for item in items
-            if isinstance(item, Mapping) and (cited := citation(item, tool)) is not None
-        )
-    return found
+    return [
+        cited
+        for source in artifact_sources(message.artifact)
+        if (cited := citation(source.model_dump(), tool)) is not None
+    ]
 
 
 def fallback_sources(message: AIMessage) -> list[dict[str, Any]]:
@@ -194,16 +179,16 @@ def fallback_sources(message: AIMessage) -> list[dict[str, Any]]:
 
 
 def _passages(message: ToolMessage) -> list[dict[str, Any]] | None:
-    """The search hits (with their text) a tool returned, or None if it returned none."""
+    """The cited passages (with their text) a tool returned, or None if it returned none."""
     artifact = message.artifact
-    if not isinstance(artifact, dict) or not isinstance(artifact.get("hits"), list):
+    if not isinstance(artifact, dict) or not isinstance(artifact.get("sources"), list):
         return None
     hits = [
         h
-        for h in artifact["hits"]
+        for h in artifact["sources"]
         if isinstance(h, dict) and all(isinstance(h.get(k), str) for k in ("text", "title"))
     ]
-    return hits if len(hits) == len(artifact["hits"]) else None
+    return hits if len(hits) == len(artifact["sources"]) else None
 
 
 def _verified_lookup(context: ConversationContext) -> tuple[str, str] | None:
@@ -257,13 +242,18 @@ class FallbackResponder:
         self._max_chars = max_chars
         self._fact_chars = fact_chars
 
-    def _readable(self, name: str) -> bool:
-        tool = self._runner.get(name)
-        return tool is not None and not is_side_effecting(tool)
+    def _tool_for(self, role: ToolRole) -> str | None:
+        """The first read-only tool declaring `role` (tools/artifacts.py), by name."""
+        for tool in tools_with_role(self._runner.tools, role):
+            if not is_side_effecting(tool):
+                return tool.name
+        return None
 
-    def _call(self, name: str, candidates: Mapping[str, Any], index: int) -> ToolCall | None:
-        """A call to `name` using whichever candidate args its schema has; None if unfillable."""
-        if not self._readable(name):
+    def _call(self, role: ToolRole, candidates: Mapping[str, Any], index: int) -> ToolCall | None:
+        """A call to the `role` tool using whichever candidate args its schema has; None if
+        no such tool or its arguments cannot be filled."""
+        name = self._tool_for(role)
+        if name is None:
             return None
         props, required = self._runner.parameters(name)
         args = {k: v for k, v in candidates.items() if k in props and v not in (None, "")}
@@ -281,18 +271,24 @@ class FallbackResponder:
         if lookup:
             # Looked up again even when verified: the booking is the answer to repeat.
             call = self._call(
-                RESERVATION_TOOL, {"confirmation_code": lookup[0], "last_name": lookup[1]}, 0
+                ToolRole.RESERVATION_LOOKUP,
+                {"confirmation_code": lookup[0], "last_name": lookup[1]},
+                0,
             )
             if call:
                 plan.append((call, "whole"))
         if property_id and property_topics(question):
             # A property tool that takes a topic picks the matching facts from the question.
-            call = self._call(PROPERTY_TOOL, {"property_id": property_id, "topic": question}, 1)
+            call = self._call(
+                ToolRole.PROPERTY_FACTS, {"property_id": property_id, "topic": question}, 1
+            )
             if call:
                 plan.append((call, "topic"))
-        if plan and plan[0][0]["name"] == RESERVATION_TOOL and not property_topics(question):
+        if plan and plan[0][0]["id"] == "fallback-0" and not property_topics(question):
             return plan  # a caller giving their booking details is not asking the documents
-        call = self._call(SEARCH_TOOL, {"query": question, "property_id": property_id}, 2)
+        call = self._call(
+            ToolRole.DOCUMENT_SEARCH, {"query": question, "property_id": property_id}, 2
+        )
         if call:
             plan.append((call, "passages"))
         return plan

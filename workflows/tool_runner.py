@@ -86,70 +86,10 @@ def declined_message(call: ToolCall) -> ToolMessage:
     )
 
 
-def _first_mapping(value: Any, *keys: str) -> Mapping[str, Any] | None:
-    for key in keys:
-        if isinstance(found := value.get(key), Mapping):
-            return found
-    return None
-
-
-def _first_text(value: Mapping[str, Any], *keys: str) -> str | None:
-    for key in keys:
-        found = value.get(key)
-        if isinstance(found, str | int) and str(found).strip():
-            return str(found).strip()
-    return None
-
-
-def _full_name(record: Mapping[str, Any], first_key: str, last_key: str) -> str | None:
-    parts = [
-        part for part in (_first_text(record, first_key), _first_text(record, last_key)) if part
-    ]
-    return " ".join(parts) or None
-
-
-def _guest_name(reservation: Mapping[str, Any]) -> str | None:
-    if name := _first_text(reservation, "guest_name", "guest"):
-        return name
-    if name := _full_name(reservation, "guest_first_name", "guest_last_name"):
-        return name
-    if name := _full_name(reservation, "first_name", "last_name"):
-        return name
-    guest = _first_mapping(reservation, "guest", "primary_guest", "booker")
-    if guest is None:
-        return None
-    return _full_name(guest, "first_name", "last_name") or _first_text(guest, "name")
-
-
-def context_from_artifact(tool_name: str, artifact: Any) -> ConversationContext:
-    """What a tool's artifact tells the conversation context.
-
-    Recognised shapes, in order: an explicit `{"context": {...}}` (the preferred contract);
-    a verified reservation (`{"verified": true, "reservation": {...}}`); a property
-    (`{"property": {"id": ...}}`, or the property record itself from get_property_info).
-    """
-    if not isinstance(artifact, Mapping):
-        return {}
-    update: dict[str, Any] = artifact_context(artifact)
-    reservation = _first_mapping(artifact, "reservation", "verified_reservation")
-    if artifact.get("verified") is True and reservation is not None:
-        update.setdefault("verified", True)
-        update.setdefault("verified_reservation", dict(reservation))
-        code = _first_text(
-            reservation, "confirmation_code", "reservation_code", "code", "booking_id", "id"
-        )
-        if code:
-            update.setdefault("reservation_code", code)
-        if guest := _guest_name(reservation):
-            update.setdefault("guest_name", guest)
-        if property_id := _first_text(reservation, "property_id"):
-            update.setdefault("property_id", property_id)
-    prop = _first_mapping(artifact, "property")
-    if prop is None and tool_name == "get_property_info":
-        prop = artifact
-    if prop is not None and (property_id := _first_text(prop, "property_id", "id", "code")):
-        update.setdefault("property_id", property_id)
-    return cast(ConversationContext, update)
+def context_from_artifact(artifact: Any) -> ConversationContext:
+    """What a tool's artifact tells the conversation context: its explicit `context` mapping
+    (`tools.artifacts`), and nothing guessed from the rest of the artifact."""
+    return cast(ConversationContext, artifact_context(artifact))
 
 
 def _validation_summary(exc: ValidationError) -> str:
@@ -229,9 +169,7 @@ class ToolRunner:
         message.name = message.name or tool.name
         if message.status == "error":
             return ToolOutcome(message=message, context={})
-        return ToolOutcome(
-            message=message, context=context_from_artifact(tool.name, message.artifact)
-        )
+        return ToolOutcome(message=message, context=context_from_artifact(message.artifact))
 
     async def run_many(
         self, calls: Sequence[ToolCall], config: RunnableConfig

@@ -1,27 +1,25 @@
-"""Small stand-ins for the brain and the room, for the worker-core tests.
+"""Stand-ins at the worker's provider boundaries: the LiveKit room and a chat-model LLM.
 
-The brain fake follows the `agent.brain.build_brain` contract: it registers a resource on the
-exit stack (so tests can see state being flushed at hang-up) and answers with a real LiveKit
-`llm.LLM` that streams one reply per turn. The room fake is an event emitter with the parts of
-`rtc.Room` a text-only `RoomIO` touches, and records what the agent publishes.
+The room fake is an event emitter with the parts of `rtc.Room` that LiveKit's job context,
+`RoomIO` and the data channel touch; it keeps what the agent publishes (transcripts, its
+audio track, data-channel sends). `EchoLLM` is a real LiveKit `llm.LLM` that streams one
+reply per turn.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
+from data_channel_fakes import Publication
 from livekit import rtc
 from livekit.agents import APIConnectOptions, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
-from livekit.agents.voice.room_io import RoomOptions
-
-from agent.metadata import DispatchMetadata
-
-GREETINGS = {"en": "Hello, how can I help?", "de": "Hallo, wie kann ich helfen?"}
 
 
 class _EchoStream(llm.LLMStream):
@@ -54,71 +52,6 @@ class EchoLLM(llm.LLM):
         return _EchoStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
 
 
-@dataclass
-class FakeBrain:
-    llm: llm.LLM
-    instructions: str
-    thread_id: str
-    has_side_effecting_tools: bool
-    greeting: str
-    tools: list[Any] = field(default_factory=list)
-
-
-@dataclass
-class BrainRecorder:
-    """A `build_brain` replacement that remembers what it was asked and what it opened."""
-
-    side_effecting: bool = False
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    open_resources: int = 0
-    flushed: int = 0
-
-    async def __call__(
-        self,
-        settings: Any,
-        metadata: DispatchMetadata,
-        *,
-        room_name: str,
-        caller_identity: str,
-        stack: contextlib.AsyncExitStack,
-        registry: Any = None,
-    ) -> FakeBrain:
-        self.calls.append(
-            {
-                "metadata": metadata,
-                "room_name": room_name,
-                "caller_identity": caller_identity,
-                "registry": registry,
-            }
-        )
-        self.open_resources += 1
-
-        async def flush() -> None:
-            self.open_resources -= 1
-            self.flushed += 1
-
-        stack.push_async_callback(flush)
-        language = (metadata.language or "en").split("-")[0]
-        return FakeBrain(
-            llm=EchoLLM(),
-            instructions="You are a test agent.",
-            thread_id=f"thread-{metadata.conversation_id or room_name}",
-            has_side_effecting_tools=self.side_effecting,
-            greeting=GREETINGS.get(language, GREETINGS["en"]),
-        )
-
-
-def text_room_options(caller_identity: str) -> RoomOptions:
-    """Room I/O without audio: the fake room cannot carry media."""
-    return RoomOptions(
-        participant_identity=caller_identity,
-        audio_input=False,
-        audio_output=False,
-        text_input=False,
-        close_on_disconnect=True,
-    )
-
-
 class _TextWriter:
     def __init__(self, sink: list[str], topic: str, attributes: Mapping[str, str]) -> None:
         self._sink = sink
@@ -148,10 +81,18 @@ class FakeLocalParticipant:
         self.attributes: dict[str, str] = {}
         self.track_publications: dict[str, Any] = {}
         self.transcripts: list[str] = []
+        self.published_tracks: list[rtc.LocalTrack] = []
+        self.sent: list[tuple[str, str, tuple[str, ...]]] = []
         self._ids = itertools.count()
 
     async def set_attributes(self, attributes: Mapping[str, str]) -> None:
         self.attributes.update(attributes)
+
+    async def send_text(
+        self, text: str, *, topic: str = "", destination_identities: Any = None, **_: Any
+    ) -> Any:
+        self.sent.append((topic, text, tuple(destination_identities or ())))
+        return SimpleNamespace(stream_id=f"out-{len(self.sent)}")
 
     async def stream_text(
         self, *, topic: str = "", attributes: Mapping[str, str] | None = None, **_: Any
@@ -160,6 +101,16 @@ class FakeLocalParticipant:
 
     async def publish_transcription(self, transcription: Any) -> None:
         return None
+
+    async def publish_track(self, track: rtc.LocalTrack, options: Any = None) -> Publication:
+        """The agent's audio: LiveKit's real track and source, heard by nobody (no SFU here)."""
+        publication = Publication(sid=f"TR_{next(self._ids)}", track=track)
+        self.track_publications[publication.sid] = publication
+        self.published_tracks.append(track)
+        return publication
+
+    async def unpublish_track(self, sid: str) -> None:
+        self.track_publications.pop(sid, None)
 
     async def send_bytes(self, *_: Any, **__: Any) -> None:
         return None
@@ -194,6 +145,7 @@ class FakeRoom(rtc.EventEmitter[str]):
         self.local_participant = FakeLocalParticipant(agent_identity)
         self.remote_participants: dict[str, FakeRemoteParticipant] = {}
         self.connection_state = rtc.ConnectionState.CONN_CONNECTED
+        self.text_handlers: dict[str, Any] = {}
 
     def isconnected(self) -> bool:
         return self.connection_state == rtc.ConnectionState.CONN_CONNECTED
@@ -208,11 +160,20 @@ class FakeRoom(rtc.EventEmitter[str]):
         participant.disconnect_reason = rtc.DisconnectReason.CLIENT_INITIATED
         self.emit("participant_disconnected", participant)
 
-    def register_text_stream_handler(self, *_: Any) -> None:
-        return None
+    def register_text_stream_handler(self, topic: str, handler: Any) -> None:
+        self.text_handlers[topic] = handler
 
-    def unregister_text_stream_handler(self, *_: Any) -> None:
-        return None
+    def unregister_text_stream_handler(self, topic: str) -> None:
+        self.text_handlers.pop(topic, None)
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        """The agent events of `kind` the agent sent, with their addressees."""
+        found = []
+        for topic, text, to in self.local_participant.sent:
+            payload = json.loads(text)
+            if topic == "agent.event" and payload.get("type") == kind:
+                found.append({**payload, "to": list(to)})
+        return found
 
     def register_byte_stream_handler(self, *_: Any) -> None:
         return None
@@ -286,27 +247,3 @@ def preserved_logging() -> Any:
             if handler not in handlers:
                 root.removeHandler(handler)
         root.setLevel(level)
-
-
-@dataclass
-class ChannelRecorder:
-    """An `open_channel` replacement that remembers the calls it served and their life."""
-
-    opened: list[str] = field(default_factory=list)
-    announced: int = 0
-    closed: int = 0
-
-    def __call__(
-        self, session: Any, room: Any, *, brain: Any, caller_identity: str, settings: Any
-    ) -> ChannelRecorder:
-        self.opened.append(caller_identity)
-        return self
-
-    def room_options(self, base: RoomOptions) -> RoomOptions:
-        return base
-
-    async def announce(self) -> None:
-        self.announced += 1
-
-    async def aclose(self) -> None:
-        self.closed += 1

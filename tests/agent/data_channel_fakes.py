@@ -98,6 +98,15 @@ class _TranscriptWriter:
         self._sink.append("".join(self._parts))
 
 
+@dataclass
+class Publication:
+    sid: str
+    track: rtc.LocalTrack
+
+    async def wait_for_subscription(self) -> None:
+        return None
+
+
 class FakeLocalParticipant:
     def __init__(self, identity: str) -> None:
         self.identity = identity
@@ -136,6 +145,12 @@ class FakeLocalParticipant:
 
     async def publish_transcription(self, transcription: Any) -> None:
         return None
+
+    async def publish_track(self, track: rtc.LocalTrack, options: Any = None) -> Any:
+        """The agent's audio track, heard by nobody: there is no SFU here."""
+        publication = Publication(sid=f"TR_{len(self.track_publications)}", track=track)
+        self.track_publications[publication.sid] = publication
+        return publication
 
     async def send_bytes(self, *_: Any, **__: Any) -> None:
         return None

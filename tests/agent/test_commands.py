@@ -650,7 +650,9 @@ async def test_chat_commands_tolerate_case_and_any_whitespace(layer: Layer) -> N
 def test_sources_come_from_the_last_turn_only_best_first_without_duplicates() -> None:
     def hits(*items: tuple[str, int, float]) -> dict[str, Any]:
         return {
-            "hits": [{"source": s, "chunk": c, "score": x, "text": "t " * 200} for s, c, x in items]
+            "sources": [
+                {"source": s, "chunk": c, "score": x, "text": "t " * 200} for s, c, x in items
+            ]
         }
 
     thread = [

@@ -1,7 +1,8 @@
 """`python -m agent console --text`: typed turns in, the agent's replies out.
 
-The first tests drive the console in-process and through a pseudo-terminal with a stand-in
-brain; the last one types into the real CLI with the real brain (no LiveKit server, no keys).
+Every test runs the real brain (demo PMS, embedded documents, SQLite checkpointer, no chat
+model, so the graph's deterministic fallback answers): in-process, through a
+pseudo-terminal, and through the real CLI (no LiveKit server, no keys).
 """
 
 from __future__ import annotations
@@ -16,66 +17,79 @@ import sys
 import time
 from pathlib import Path
 
-from _worker_fakes import GREETINGS, BrainRecorder
+from langchain_core.messages import HumanMessage
 
-from agent.console import run_text_console
+from agent.brain import greeting
+from agent.console import CONSOLE_CALLER, CONSOLE_ROOM, run_text_console
+from agent.metadata import conversation_key, parse_dispatch_metadata
 from agent.settings import WorkerSettings
+from workflows.checkpoint import open_checkpointer
 
 HERE = Path(__file__).parent
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+CHALET_DE = '{"language": "de", "property_id": "alpine-chalet"}'
 
 
-async def _console(
-    tmp_path: Path, typed: bytes, *, metadata: str | None = None, brain: BrainRecorder
-) -> str:
+def _settings(tmp_path: Path) -> WorkerSettings:
+    return WorkerSettings(_env_file=None, DATA_DIR=tmp_path)  # type: ignore[call-arg]
+
+
+async def _console(tmp_path: Path, typed: bytes, *, metadata: str | None = None) -> str:
     read_fd, write_fd = os.pipe()
     os.write(write_fd, typed)
     os.close(write_fd)
     out = io.StringIO()
     with os.fdopen(read_fd) as stdin:
         code = await run_text_console(
-            WorkerSettings(_env_file=None, DATA_DIR=tmp_path),  # type: ignore[call-arg]
-            stdin=stdin,
-            stdout=out,
-            metadata_json=metadata,
-            build_brain=brain,
+            _settings(tmp_path), stdin=stdin, stdout=out, metadata_json=metadata
         )
     assert code == 0
     return out.getvalue()
 
 
+async def _stored_questions(tmp_path: Path, metadata: str | None) -> list[str]:
+    """What the caller said, as the conversation's checkpoint holds it after the console ended."""
+    parsed, _ = parse_dispatch_metadata(metadata)
+    thread = conversation_key(parsed, room_name=CONSOLE_ROOM, caller_identity=CONSOLE_CALLER)
+    path = _settings(tmp_path).resolved_checkpoint_sqlite_path
+    async with open_checkpointer(redis_url=None, sqlite_path=path) as saver:
+        stored = await saver.aget({"configurable": {"thread_id": thread.thread_id}})
+    assert stored is not None
+    messages = stored["channel_values"]["messages"]
+    return [str(m.content) for m in messages if isinstance(m, HumanMessage)]
+
+
 async def test_each_typed_line_gets_the_agents_reply(tmp_path: Path) -> None:
-    brain = BrainRecorder()
     shown = await _console(
         tmp_path,
-        b"is breakfast included?\n\n   \nand parking?\n/quit\nnever read\n",
-        metadata='{"language": "de", "property_id": "hotel-berlin"}',
-        brain=brain,
+        b"is there parking?\n\n   \nWhat is the wifi password?\n/quit\nnever read\n",
+        metadata=CHALET_DE,
     )
     replies = [line for line in shown.splitlines() if "agent> " in line]
-    assert replies == [
-        f"agent> {GREETINGS['de']}",
-        "you> agent> You said: is breakfast included?",
-        "you> you> you> agent> You said: and parking?",
-    ]
+    assert len(replies) == 3
+    assert replies[0] == f"agent> {greeting('de')}"
+    # the property from the metadata answers: the chalet is car-free, its wifi is its own
+    assert replies[1].startswith("you> agent> ") and "Täsch" in replies[1]
+    assert replies[2].startswith("you> you> you> agent> ") and "matterhorn88" in replies[2]
     assert "never read" not in shown
-    (call,) = brain.calls
-    assert call["metadata"].property_id == "hotel-berlin"
-    assert call["room_name"] == "console"
-    assert brain.open_resources == 0
+    # the brain was closed at the end: its checkpoint holds the conversation
+    assert await _stored_questions(tmp_path, CHALET_DE) == [
+        "is there parking?",
+        "What is the wifi password?",
+    ]
 
 
 async def test_end_of_input_ends_the_console(tmp_path: Path) -> None:
-    brain = BrainRecorder()
-    shown = await _console(tmp_path, b"hello", brain=brain)
-    assert "agent> You said: hello" in shown
-    assert brain.flushed == 1
+    shown = await _console(tmp_path, b"What is the wifi password?", metadata=CHALET_DE)
+    assert shown.count("agent> ") == 2
+    assert "matterhorn88" in shown
+    assert await _stored_questions(tmp_path, CHALET_DE) == ["What is the wifi password?"]
 
 
 async def test_bad_metadata_is_noted_and_defaults_are_used(tmp_path: Path) -> None:
-    shown = await _console(tmp_path, b"", metadata="{oops", brain=BrainRecorder())
+    shown = await _console(tmp_path, b"", metadata="{oops")
     assert shown.startswith("note: dispatch metadata is not valid JSON")
-    assert f"agent> {GREETINGS['en']}" in shown
+    assert f"agent> {greeting('en')}" in shown
 
 
 class Terminal:
@@ -128,32 +142,6 @@ def _env(tmp_path: Path) -> dict[str, str]:
         "EMBEDDINGS_PROVIDER": "hashing",
         "PYTHONPATH": str(HERE),
     }
-
-
-_FAKE_BRAIN_CONSOLE = """
-import asyncio, sys
-from _worker_fakes import BrainRecorder
-from agent.console import run_text_console
-from agent.settings import WorkerSettings
-
-sys.exit(asyncio.run(run_text_console(
-    WorkerSettings(_env_file=None), stdin=sys.stdin, stdout=sys.stdout,
-    build_brain=BrainRecorder(),
-)))
-"""
-
-
-def test_the_console_works_on_a_real_terminal(tmp_path: Path) -> None:
-    terminal = Terminal(
-        [sys.executable, "-c", _FAKE_BRAIN_CONSOLE], env=_env(tmp_path), cwd=tmp_path
-    )
-    try:
-        assert GREETINGS["en"] in terminal.read_until("you> ")
-        terminal.type("where is the spa?")
-        assert "agent> You said: where is the spa?" in terminal.read_until("you> ")
-        terminal.type("/quit")
-    finally:
-        assert terminal.close() == 0
 
 
 def test_the_cli_console_talks_to_the_real_brain_without_server_or_keys(tmp_path: Path) -> None:

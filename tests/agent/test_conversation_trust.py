@@ -18,8 +18,7 @@ from _worker_fakes import clear_worker_env
 from langchain_core.messages import ToolMessage
 
 from agent.brain import Brain, build_brain
-from agent.conversation_key import conversation_key
-from agent.metadata import merge_participant_attributes, parse_dispatch_metadata
+from agent.metadata import conversation_key, merge_participant_attributes, parse_dispatch_metadata
 from agent.settings import WorkerSettings
 
 CODE, NAME = "HVL-3342", "Johnson"  # a seeded demo booking

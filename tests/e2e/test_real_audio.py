@@ -25,7 +25,7 @@ from _worker_fakes import clear_worker_env
 from audio_fakes import CapturingAudioOutput, PCMAudioInput, resample, rms
 from langchain_core.messages import AIMessage
 from livekit import rtc
-from livekit.agents import AgentSession, llm, stt
+from livekit.agents import Agent, AgentSession, llm, stt
 from livekit.agents.vad import VAD
 from livekit.agents.voice.events import AgentStateChangedEvent, ConversationItemAddedEvent
 from livekit.plugins import silero
@@ -39,7 +39,6 @@ from agent.metadata import DispatchMetadata
 from agent.providers import MediaConfig, build_tts
 from agent.session import build_session
 from agent.settings import WorkerSettings
-from agent.voice_agent import GraphAgent
 
 pytestmark = pytest.mark.usefixtures("espeak_binary")
 
@@ -162,7 +161,7 @@ async def call(
         session.output.audio = started.speaker
         session.on("conversation_item_added", started.on_item)
         session.on("agent_state_changed", started.on_state)
-        await session.start(GraphAgent(instructions=brain.instructions))
+        await session.start(Agent(instructions=brain.instructions))
         try:
             yield started
         finally:

@@ -32,6 +32,7 @@ from langchain_core.tools import BaseTool, StructuredTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from tools.artifacts import ToolRole
 from workflows.assistant import SPEAKING_NODES, AssistantConfig, build_assistant_graph
 from workflows.confirm import interrupt_question
 from workflows.fallback import extract_reservation_lookup
@@ -204,9 +205,16 @@ class Hotel:
                     "arrival": "2025-07-14",
                     "departure": "2025-07-18",
                 }
+                learned = {
+                    "verified": True,
+                    "verified_reservation": reservation,
+                    "reservation_code": "SL4821",
+                    "guest_name": "Anna Berger",
+                    "property_id": "seaside-loft",
+                }
                 return (
                     "Verified: Anna Berger, Seaside Loft, 14 to 18 July.",
-                    {"verified": True, "reservation": reservation},
+                    {"verified": True, "reservation": reservation, "context": learned},
                 )
             return "No reservation matches that code and name.", {"verified": False}
 
@@ -216,7 +224,10 @@ class Hotel:
             return (
                 "Seaside Loft is at 12 Harbour Road. Check-in is from three in the afternoon. "
                 "The Wi-Fi password is sunshine42. Parking is in the blue garage next door.",
-                {"id": property_id, "name": "Seaside Loft"},
+                {
+                    "property": {"id": property_id, "name": "Seaside Loft"},
+                    "context": {"property_id": property_id},
+                },
             )
 
         async def request_upsell(offer_name: str) -> str:
@@ -227,6 +238,10 @@ class Hotel:
             hotel.reviews.append(f"{rating}: {comment}")
             return "Thank you, the review was recorded."
 
+        # roles tell the fallback responder which tool answers what (tools/artifacts.py)
+        search_documents.metadata = {"role": ToolRole.DOCUMENT_SEARCH}
+        find_reservation.metadata = {"role": ToolRole.RESERVATION_LOOKUP}
+        get_property_info.metadata = {"role": ToolRole.PROPERTY_FACTS}
         return [
             search_documents,
             find_reservation,
@@ -611,31 +626,27 @@ async def test_verified_reservation_from_a_tool_reaches_the_next_prompt() -> Non
     assert (await graph.aget_state(cfg)).values["context"]["verified"] is True
 
 
-def test_context_is_read_from_the_artifact_shapes_tools_return() -> None:
-    pms_reservation = {
+def test_context_is_read_only_from_the_artifacts_declared_context() -> None:
+    reservation = {"id": "r-17", "code": "HB7Q2K", "property_id": "harbour-house"}
+    declared = {
         "verified": True,
-        "reservation": {
-            "id": "r-17",
-            "code": "HB7Q2K",
+        "reservation": reservation,
+        "context": {
+            "verified": True,
+            "verified_reservation": reservation,
+            "reservation_code": "HB7Q2K",
+            "guest_name": "Léa Dubois",
             "property_id": "harbour-house",
-            "guest_first_name": "Léa",
-            "guest_last_name": "Dubois",
         },
     }
-    assert context_from_artifact("find_reservation", pms_reservation) == {
-        "verified": True,
-        "verified_reservation": pms_reservation["reservation"],
-        "reservation_code": "HB7Q2K",
-        "guest_name": "Léa Dubois",
-        "property_id": "harbour-house",
-    }
-    assert context_from_artifact("find_reservation", {"verified": False, "reservation": {}}) == {}
-    assert context_from_artifact("get_property_info", {"id": "alpine-chalet", "name": "x"}) == {
-        "property_id": "alpine-chalet"
-    }
-    assert context_from_artifact("search_documents", {"id": "chunk-3"}) == {}
+    assert context_from_artifact(declared) == declared["context"]
+    # nothing is guessed from the rest of an artifact: a tool states what it learned
+    assert context_from_artifact({"verified": True, "reservation": reservation}) == {}
+    assert context_from_artifact({"id": "alpine-chalet", "name": "x"}) == {}
+    assert context_from_artifact({"property": {"id": "alpine-chalet"}}) == {}
+    assert context_from_artifact("not a mapping") == {}
     assert context_from_artifact(
-        "anything", {"context": {"language": "es", "unknown": 1, "guest_name": None}}
+        {"context": {"language": "es", "unknown": 1, "guest_name": None}}
     ) == {"language": "es"}
 
 

@@ -192,7 +192,11 @@ def pms_tools(
             return found
         topics = match_topics(topic)
         text = property_text(found, topics, topic)
-        return text, {"property": found.public_dict(), "topics": topics}
+        return text, {
+            "property": found.public_dict(),
+            "topics": topics,
+            "context": {"property_id": found.id},
+        }
 
     @_speakable_errors
     async def find_reservation(
