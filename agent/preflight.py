@@ -57,7 +57,7 @@ async def _redis_warning(url: str, *, timeout_s: float = 2.0) -> str | None:
 async def preflight(settings: WorkerSettings) -> list[str]:
     """Raise `SettingsError` for settings that cannot work; return warnings for what is down."""
     try:
-        pms = build_pms(settings)
+        pms = build_pms(settings.pms_config())
     except PMSConfigError as exc:
         raise SettingsError(f"invalid PMS configuration: {exc}") from None
     await pms.aclose()

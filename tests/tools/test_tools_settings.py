@@ -17,7 +17,7 @@ def test_blank_keys_and_urls_in_an_env_file_count_as_unset(tmp_path: Path) -> No
     assert settings.qdrant_url is None
     assert settings.redis_url is None
     # With no key, embeddings must not pick OpenAI with an empty credential.
-    assert resolve_provider(settings) != "openai"
+    assert resolve_provider(settings.embedding_config()) != "openai"
 
 
 def test_the_worker_builds_no_chat_model_from_a_blank_key(tmp_path: Path) -> None:
