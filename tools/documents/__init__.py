@@ -28,7 +28,6 @@ from tools.documents.loaders import (
 from tools.documents.qdrant_gateway import QdrantGateway, QdrantLocation
 from tools.documents.store import (
     DocumentStore,
-    IngestProgress,
     IngestReport,
     SearchHit,
     SearchResult,
@@ -56,7 +55,6 @@ __all__ = [
     "FieldMatch",
     "FoundFile",
     "FoundPoint",
-    "IngestProgress",
     "IngestReport",
     "LoadedDocument",
     "QdrantGateway",
