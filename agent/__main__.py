@@ -100,7 +100,7 @@ def download_files(settings: WorkerSettings) -> int:
         if "whisper" in settings.stt_providers:
             path = download_whisper_model(settings.whisper_options)
             logger.info("Whisper model %s is in %s", settings.local_stt_model, path)
-        fetched = download_models(settings)
+        fetched = download_models(settings.embedding_config())
     except Exception as exc:
         logger.error("download failed: %s", exc)
         return 1

@@ -227,17 +227,19 @@ async def build_brain(
         timeout_s=settings.checkpoint_timeout_s,
     )
 
-    embedder = build_embedder(settings, redis=redis)
+    store_config = settings.document_store_config()
+    embedder = build_embedder(store_config.embeddings, redis=redis)
     # the worker only reads: ingest runs in the CLI and the worker picks up what it publishes
-    documents = build_document_store(settings, redis=redis, embedder=embedder, read_only=True)
+    documents = build_document_store(store_config, redis=redis, embedder=embedder, read_only=True)
     stack.push_async_callback(documents.aclose)
-    pms = build_pms(settings, redis=redis)
+    pms_config = settings.pms_config()
+    pms = build_pms(pms_config, redis=redis)
     stack.push_async_callback(pms.aclose)
     key = conversation_key(metadata, room_name=room_name, caller_identity=caller_identity)
     desk = GuestDesk(
         pms,
         store=build_verification_store(redis),
-        throttle=build_verification_throttle(redis, throttle_policy(settings)),
+        throttle=build_verification_throttle(redis, throttle_policy(pms_config)),
         caller=key.caller,
     )
 

@@ -68,14 +68,16 @@ def build_parts(settings: WorkerSettings) -> ServedParts:
         else None
     )
     chat_model = build_chat_model(chat_model_config(settings))
-    embedder = build_embedder(settings, redis=redis)
+    store_config = settings.document_store_config()
+    embedder = build_embedder(store_config.embeddings, redis=redis)
     # Read-only, as in the worker: only `python -m tools.ingest` writes the embedded store.
-    documents = build_document_store(settings, redis=redis, embedder=embedder, read_only=True)
-    pms = build_pms(settings, redis=redis)
+    documents = build_document_store(store_config, redis=redis, embedder=embedder, read_only=True)
+    pms_config = settings.pms_config()
+    pms = build_pms(pms_config, redis=redis)
     desk = GuestDesk(
         pms,
         store=build_verification_store(redis),
-        throttle=build_verification_throttle(redis, throttle_policy(settings)),
+        throttle=build_verification_throttle(redis, throttle_policy(pms_config)),
     )
     tools = assistant_tools(documents, pms, desk, chat_model)
     return ServedParts(chat_model, documents, pms, desk, tools)

@@ -58,7 +58,7 @@ async def preflight(settings: WorkerSettings) -> list[str]:
     """Raise `SettingsError` for settings that cannot work; return warnings for what is down."""
     load_graph_builder(settings.agent_graph)  # a typo in AGENT_GRAPH stops start-up, not a call
     try:
-        pms = build_pms(settings)
+        pms = build_pms(settings.pms_config())
     except PMSConfigError as exc:
         raise SettingsError(f"invalid PMS configuration: {exc}") from None
     await pms.aclose()

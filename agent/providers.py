@@ -1,13 +1,13 @@
 """Speech providers for the voice session: STT, TTS and VAD built from one typed config.
 
 `MediaConfig` is the slice of the worker settings this module needs; `MediaConfig.from_settings`
-reads it off any settings object by attribute name, so the settings class and this module
-can evolve separately. Nothing here reads the environment.
+copies it, field by field, off the `WorkerSettings` the edge read. Nothing here reads the
+environment.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from livekit.agents import stt, tts, vad
 from livekit.agents.types import NOT_GIVEN
@@ -20,6 +20,9 @@ from agent.local_speech.engines import (
     DEFAULT_ESPEAK_VOICE,
     WhisperOptions,
 )
+
+if TYPE_CHECKING:
+    from agent.settings import WorkerSettings
 
 STTProvider = Literal["deepgram", "openai", "whisper"]
 TTSProvider = Literal["openai", "deepgram", "espeak"]
@@ -38,8 +41,6 @@ UNUSED_API_KEY = "no-key"
 # OpenAI's TTS default is mp3; WAV is what every OpenAI-compatible speech server also speaks
 SELF_HOSTED_TTS_FORMAT = "wav"
 
-# config fields read from a differently named settings attribute
-_SETTINGS_ATTRS = {"whisper": "whisper_options"}
 # config fields whose environment variable is not their upper-cased name
 _ENV_NAMES = {
     "stt_providers": "STT_PROVIDER",
@@ -146,17 +147,35 @@ class MediaConfig(BaseModel):
             raise MediaConfigError(_one_line(exc)) from None
 
     @classmethod
-    def from_settings(cls, settings: object) -> MediaConfig:
-        """Copy the media fields off a settings object (e.g. `WorkerSettings`) by name."""
-        values: dict[str, Any] = {}
-        for field in cls.model_fields:
-            attr = _SETTINGS_ATTRS.get(field, field)
-            if not hasattr(settings, attr):
-                raise MediaConfigError(
-                    f"{type(settings).__name__} has no {attr!r} ({env_name(field)})"
-                )
-            values[field] = getattr(settings, attr)
-        return cls.build(**values)
+    def from_settings(cls, settings: WorkerSettings) -> MediaConfig:
+        """The media slice of the worker settings, with `auto` providers already resolved."""
+        return cls.build(
+            stt_providers=settings.stt_providers,
+            stt_model=settings.stt_model,
+            stt_language=settings.stt_language,
+            deepgram_api_key=settings.deepgram_api_key,
+            stt_base_url=settings.stt_base_url,
+            stt_api_key=settings.stt_api_key,
+            whisper=settings.whisper_options,
+            tts_providers=settings.tts_providers,
+            tts_model=settings.tts_model,
+            tts_voice=settings.tts_voice,
+            tts_base_url=settings.tts_base_url,
+            tts_api_key=settings.tts_api_key,
+            local_tts_voice=settings.local_tts_voice,
+            local_tts_rate=settings.local_tts_rate,
+            local_tts_binary=settings.local_tts_binary,
+            openai_api_key=settings.openai_api_key,
+            vad_activation_threshold=settings.vad_activation_threshold,
+            vad_min_silence_duration=settings.vad_min_silence_duration,
+            turn_detection=settings.turn_detection,
+            min_endpointing_delay=settings.min_endpointing_delay,
+            max_endpointing_delay=settings.max_endpointing_delay,
+            min_interruption_duration=settings.min_interruption_duration,
+            min_interruption_words=settings.min_interruption_words,
+            preemptive_generation=settings.preemptive_generation,
+            aec_warmup_duration=settings.aec_warmup_duration,
+        )
 
     def missing_keys(self) -> list[str]:
         """One line per provider whose API key is absent, e.g. for a start-up check."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.voice.turn import TurnHandlingOptions
 
 from agent.providers import MediaConfig, build_stt, build_tts
+
+if TYPE_CHECKING:
+    from agent.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ def turn_handling(config: MediaConfig, *, allow_preemptive: bool) -> TurnHandlin
 
 
 def build_session(
-    settings: MediaConfig | object,
+    settings: MediaConfig | WorkerSettings,
     *,
     llm: llm.LLM,
     vad: vad.VAD,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 from token_server.errors import AuthError
+
+if TYPE_CHECKING:
+    from token_server.oidc import OidcVerifier
 
 AuthMethod = Literal["api_key", "oidc", "anonymous"]
 ContextValue = str | int | float | bool
@@ -33,10 +36,6 @@ class Principal:
 ANONYMOUS = Principal(subject=None, method="anonymous")
 
 
-class BearerVerifier(Protocol):
-    async def principal(self, token: str) -> Principal: ...
-
-
 class Authenticator:
     """Maps an `Authorization` header to a Principal or raises AuthError (401)."""
 
@@ -44,7 +43,7 @@ class Authenticator:
         self,
         api_keys: Mapping[str, Principal],
         *,
-        oidc: BearerVerifier | None = None,
+        oidc: OidcVerifier | None = None,
         allow_anonymous: bool = False,
     ) -> None:
         self._api_keys = dict(api_keys)

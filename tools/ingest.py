@@ -15,9 +15,13 @@ from typing import Any
 from tqdm import tqdm
 
 from tools.cli_common import EXIT_ERROR, configure_logging, display_path, load_settings
-from tools.documents import DocumentStoreError, SkippedFile, build_document_store
+from tools.documents import (
+    DocumentStoreConfig,
+    DocumentStoreError,
+    SkippedFile,
+    build_document_store,
+)
 from tools.embeddings import EmbeddingsError
-from tools.settings import ToolsSettings
 
 
 class ProgressBar:
@@ -78,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
+async def run(args: argparse.Namespace, config: DocumentStoreConfig) -> int:
     if not args.paths and not args.reembed:
         print("error: give the files or folders to ingest (or --reembed)", file=sys.stderr)
         return EXIT_ERROR
@@ -86,7 +90,7 @@ async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
         print("error: --prune needs the paths the collection should hold", file=sys.stderr)
         return EXIT_ERROR
     try:
-        store = build_document_store(settings, collection=args.collection)
+        store = build_document_store(config, collection=args.collection)
     except EmbeddingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -118,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     if settings is None:
         return EXIT_ERROR
-    return asyncio.run(run(args, settings))
+    return asyncio.run(run(args, settings.document_store_config()))
 
 
 if __name__ == "__main__":

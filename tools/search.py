@@ -9,9 +9,13 @@ import sys
 from collections.abc import Sequence
 
 from tools.cli_common import EXIT_ERROR, configure_logging, display_path, load_settings
-from tools.documents import DocumentStoreError, SearchResult, build_document_store
+from tools.documents import (
+    DocumentStoreConfig,
+    DocumentStoreError,
+    SearchResult,
+    build_document_store,
+)
 from tools.embeddings import EmbeddingsError
-from tools.settings import ToolsSettings
 
 EXIT_NOTHING_FOUND = 1
 
@@ -49,12 +53,12 @@ def render(result: SearchResult) -> str:
     return "\n".join(blocks)
 
 
-async def run(args: argparse.Namespace, settings: ToolsSettings) -> int:
+async def run(args: argparse.Namespace, config: DocumentStoreConfig) -> int:
     if args.k < 1:
         print("error: --k must be at least 1", file=sys.stderr)
         return EXIT_ERROR
     try:
-        store = build_document_store(settings, collection=args.collection, read_only=True)
+        store = build_document_store(config, collection=args.collection, read_only=True)
     except EmbeddingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -87,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     if settings is None:
         return EXIT_ERROR
-    return asyncio.run(run(args, settings))
+    return asyncio.run(run(args, settings.document_store_config()))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,21 @@
 """Settings for the tools layer: embeddings, document store, caches and the PMS.
 
-Read once at an edge (the worker, or the `tools.ingest` / `tools.search` CLIs) and passed
-down; nothing below this module reads the environment.
+Read once at an edge (the worker, or the `tools.ingest` / `tools.search` CLIs), which hands
+the factories the frozen configs built here (`embedding_config()`, `document_store_config()`,
+`pms_config()`); nothing below this module reads the environment or sees this class.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EmbeddingsProvider = Literal["openai", "openai-compatible", "fastembed", "hashing"]
-PMSBackend = Literal["demo", "apaleo"]
+from tools.documents.factory import DocumentStoreConfig
+from tools.embeddings.factory import EmbeddingConfig, EmbeddingsProvider
+from tools.pms.factory import PMSBackend, PMSConfig
 
 
 class ToolsSettings(BaseSettings):
@@ -112,19 +114,67 @@ class ToolsSettings(BaseSettings):
         return self
 
     @property
-    def resolved_embeddings_provider(self) -> EmbeddingsProvider:
-        """The provider in force: explicit, else OpenAI when a key is set, else hashing."""
-        if self.embeddings_provider is not None:
-            return self.embeddings_provider
-        return "openai" if self.openai_api_key is not None else "hashing"
-
-    @property
     def resolved_qdrant_path(self) -> Path:
         return self.qdrant_path or self.data_dir / "qdrant"
 
     @property
     def resolved_pms_demo_path(self) -> Path:
         return self.pms_demo_path or self.data_dir / "demo_pms.sqlite3"
+
+    def embedding_config(self) -> EmbeddingConfig:
+        return EmbeddingConfig(
+            provider=self.embeddings_provider,
+            model=self.embeddings_model,
+            base_url=self.embeddings_base_url,
+            api_key=_plain(self.embeddings_api_key),
+            openai_api_key=_plain(self.openai_api_key),
+            timeout_s=self.embeddings_timeout_s,
+            dimensions=self.embeddings_dimensions,
+            batch_size=self.embeddings_batch_size,
+            concurrency=self.embeddings_concurrency,
+            max_retries=self.embeddings_max_retries,
+            cache_size=self.embeddings_cache_size,
+            cache_ttl_s=self.embeddings_cache_ttl_s,
+            redis_url=self.redis_url,
+            fastembed_cache_dir=self.data_dir / "fastembed",
+        )
+
+    def document_store_config(self) -> DocumentStoreConfig:
+        return DocumentStoreConfig(
+            embeddings=self.embedding_config(),
+            qdrant_url=self.qdrant_url,
+            qdrant_api_key=_plain(self.qdrant_api_key),
+            qdrant_path=self.resolved_qdrant_path,
+            collection=self.qdrant_collection,
+            qdrant_timeout_s=self.qdrant_timeout_s,
+            chunk_size=self.chunk_size,
+            chunk_overlap=self.chunk_overlap,
+            # unset: the embedder's own relevance floor, not the field's default
+            min_score=(
+                self.search_min_score if "search_min_score" in self.model_fields_set else None
+            ),
+            max_file_bytes=int(self.ingest_max_file_mb * 1_000_000),
+        )
+
+    def pms_config(self) -> PMSConfig:
+        return PMSConfig(
+            backend=self.pms_backend,
+            demo_path=self.resolved_pms_demo_path,
+            apaleo_client_id=self.apaleo_client_id,
+            apaleo_client_secret=_plain(self.apaleo_client_secret),
+            apaleo_base_url=self.apaleo_base_url,
+            apaleo_identity_url=self.apaleo_identity_url,
+            timeout_s=self.pms_timeout_s,
+            gap_night_discount_pct=self.pms_gap_night_discount_pct,
+            gap_night_max_nights=self.pms_gap_night_max_nights,
+            verify_code_lock_after=self.pms_verify_code_lock_after,
+            verify_name_lock_after=self.pms_verify_name_lock_after,
+            verify_lock_s=self.pms_verify_lock_s,
+        )
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
 
 
 def _alias_of(model: type[BaseSettings], name: str) -> str:

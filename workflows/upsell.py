@@ -25,8 +25,7 @@ from langgraph.types import interrupt
 from tools.pms import PMS, GuestDesk, PMSError, Reservation, UpsellOffer, conversation_of
 from tools.pms.clock import Clock
 from tools.pms.matching import code_from_speech, last_name_from_speech
-from tools.pms.phrases import offer_phrase, receipt_text
-from tools.pms.speech import join_words
+from tools.pms.phrases import join_words, offer_phrase, receipt_text
 from tools.pms.verification import VerificationStore
 from workflows.confirm import confirm, is_affirmative
 from workflows.state import ConversationContext, merge_context

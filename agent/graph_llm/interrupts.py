@@ -3,14 +3,17 @@
 Understands plain `interrupt("question?")` / `interrupt({"question": ...})` values and
 LangChain v1 `HumanInTheLoopMiddleware` requests (batched `HITLRequest` and per-call
 `tool_approval`): a spoken yes/no becomes an approve/reject decision in the middleware's
-format, anything else is asked again. Kept here rather than imported from `workflows` so
-the package can be lifted alone.
+format, anything else is asked again; a `{"type": "confirm"}` interrupt (workflows.confirm)
+is resumed with True/False. The words themselves are `workflows.confirm.spoken_yes_no`, the
+project's single yes/no vocabulary; lifting this package alone means copying that function.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+# the project's one yes/no vocabulary (see the module docstring for why it is imported)
+from workflows.confirm import spoken_yes_no
 
 __all__ = ["UNCLEAR", "interrupt_question", "resume_value", "spoken_yes_no"]
 
@@ -19,25 +22,13 @@ _HITL_DEFAULT_PREFIX = "Tool execution requires approval"
 UNCLEAR: Any = object()
 """`resume_value` result for an answer the interrupt cannot take (ask again)."""
 
-_YES = re.compile(
-    r"\b(yes|yeah|yep|yup|sure|ok|okay|correct|confirm(ed)?|go ahead|do it|please do|"
-    r"absolutely|of course|right|affirmative|approve[d]?)\b"
-)
-_NO = re.compile(
-    r"\b(no|nope|nah|don'?t|do not|cancel|stop|never ?mind|forget (it|that)|not now|"
-    r"reject(ed)?|decline[d]?|negative|not sure|wait)\b"
-)
-
-
-def spoken_yes_no(text: str) -> bool | None:
-    """True for a spoken yes, False for a no, None when it is neither or both."""
-    lowered = " ".join(text.lower().replace("’", "'").split())
-    yes, no = bool(_YES.search(lowered)), bool(_NO.search(lowered))
-    return None if yes == no else yes
-
 
 def _is_hitl_request(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("action_requests"), list)
+
+
+def _is_confirm(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "confirm"
 
 
 def _is_tool_approval(value: Any) -> bool:
@@ -81,6 +72,9 @@ def _decision(answer: str, approved: bool) -> dict[str, Any]:
 
 def resume_value(value: Any, answer: str, response_schema: Any = None) -> Any:
     """What to resume an interrupt with, given the caller's words; `UNCLEAR` to ask again."""
+    if _is_confirm(value):
+        # a confirmation that is not a clear yes is a no, as workflows.confirm has always read it
+        return spoken_yes_no(answer) is True
     if _is_tool_approval(value) or _is_hitl_request(value) or _wants_boolean(response_schema):
         approved = spoken_yes_no(answer)
         if approved is None:

@@ -46,7 +46,7 @@ async def wired(
             settings, DispatchMetadata(), room_name="room-9", caller_identity=CALLER, stack=stack
         )
         # the worker only reads; the ingest CLI's store publishes and the brain picks it up
-        writer = build_document_store(settings)
+        writer = build_document_store(settings.document_store_config())
         await writer.ingest([docs])
         await writer.aclose()
         room = FakeRoom()

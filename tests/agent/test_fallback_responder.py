@@ -36,7 +36,7 @@ async def parts(tmp_path: Path) -> ServedParts:
         }
     )
     # The served store is read-only, as in the worker: ingest through a writer first.
-    writer = build_document_store(settings)
+    writer = build_document_store(settings.document_store_config())
     await writer.ingest([KNOWLEDGE])
     await writer.aclose()
     return build_parts(settings)

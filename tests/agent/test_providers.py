@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from livekit.agents import stt, tts
 from livekit.plugins import deepgram, openai, silero
@@ -214,11 +212,6 @@ def test_deepgram_tts_rejects_an_openai_voice_name() -> None:
     )
     with pytest.raises(MediaConfigError, match="TTS_VOICE: Deepgram TTS needs an Aura model id"):
         build_tts(config)
-
-
-def test_settings_object_without_a_media_field_is_reported_by_name() -> None:
-    with pytest.raises(MediaConfigError, match=r"SimpleNamespace has no 'stt_model' \(STT_MODEL\)"):
-        MediaConfig.from_settings(SimpleNamespace(stt_providers=("deepgram",)))
 
 
 def test_vad_is_silero_with_the_configured_silence() -> None:

@@ -20,7 +20,7 @@ from tools.documents import build_document_store
 from tools.settings import ToolsSettings
 
 async def main() -> None:
-    store = build_document_store(ToolsSettings(), read_only=True)
+    store = build_document_store(ToolsSettings().document_store_config(), read_only=True)
     deadline = time.monotonic() + 120
     searches = errors = 0
     last = None

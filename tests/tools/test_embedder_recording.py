@@ -88,7 +88,10 @@ async def test_the_worker_tool_says_a_speakable_sentence_on_a_mismatch(
     use_server(monkeypatch, embeddings_server)
     assert await asyncio.to_thread(ingest.main, [str(workdir / "docs"), "--no-progress"]) == 0
     clean_env(monkeypatch, DATA_DIR=str(workdir / "data"))
-    store = build_document_store(ToolsSettings(_env_file=None), read_only=True)  # type: ignore[call-arg]
+    store = build_document_store(
+        ToolsSettings(_env_file=None).document_store_config(),  # type: ignore[call-arg]
+        read_only=True,
+    )
     search_documents = knowledge_tools(store)[0]
     message = await search_documents.ainvoke(
         {"type": "tool_call", "id": "1", "name": "search_documents", "args": {"query": "sauna"}}

@@ -134,11 +134,13 @@ def test_build_embedder_uses_redis_when_configured_and_an_lru_for_hashing(
             EMBEDDINGS_BASE_URL="http://127.0.0.1:1/v1",
             EMBEDDINGS_MODEL="nomic-embed-text",
             REDIS_URL=redis_url,
-        )
+        ).embedding_config()
     )
     assert isinstance(remote.cache, RedisEmbeddingCache)
     assert remote.model_name == "nomic-embed-text" and remote.dimensions == 768
 
-    hashing = build_embedder(ToolsSettings(_env_file=None, REDIS_URL=redis_url))  # type: ignore[call-arg]
+    hashing = build_embedder(
+        ToolsSettings(_env_file=None, REDIS_URL=redis_url).embedding_config()  # type: ignore[call-arg]
+    )
     assert isinstance(hashing.cache, LRUEmbeddingCache)
     assert isinstance(hashing.inner, HashingEmbedder)

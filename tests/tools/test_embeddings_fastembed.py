@@ -11,6 +11,7 @@ from knowledge_helpers import clean_env, write_tiny_onnx_embedder
 
 from tools.embeddings import (
     DEFAULT_FASTEMBED_MODEL,
+    EmbeddingConfig,
     EmbeddingsError,
     EmbeddingsUnavailable,
     FastEmbedEmbedder,
@@ -39,9 +40,9 @@ def install_tiny_model(cache_dir: Path) -> None:
     write_tiny_onnx_embedder(cache_dir / "bge-small-en-v1.5", vocab=VOCAB, dim=384)
 
 
-def settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> ToolsSettings:
+def settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> EmbeddingConfig:
     clean_env(monkeypatch, DATA_DIR=str(data_dir), **env)
-    return ToolsSettings(_env_file=None)  # type: ignore[call-arg]
+    return ToolsSettings(_env_file=None).embedding_config()  # type: ignore[call-arg]
 
 
 async def test_a_missing_model_is_a_clear_error_naming_the_fix(tmp_path: Path) -> None:

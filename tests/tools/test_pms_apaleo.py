@@ -359,7 +359,7 @@ def settings(**values: str) -> ToolsSettings:
 
 
 async def test_build_pms_picks_the_backend_from_settings(tmp_path: Path) -> None:
-    demo = build_pms(settings(DATA_DIR=str(tmp_path)))
+    demo = build_pms(settings(DATA_DIR=str(tmp_path)).pms_config())
     assert isinstance(demo, DemoPMS)
     assert len(await demo.list_properties()) == 3
     assert (tmp_path / "demo_pms.sqlite3").exists()
@@ -371,7 +371,7 @@ async def test_build_pms_picks_the_backend_from_settings(tmp_path: Path) -> None
             APALEO_CLIENT_ID="id",
             APALEO_CLIENT_SECRET="secret",
             PMS_GAP_NIGHT_DISCOUNT_PCT="30",
-        )
+        ).pms_config()
     )
     assert isinstance(apaleo, ApaleoPMS) and apaleo.backend == "apaleo"
     await apaleo.aclose()
@@ -404,12 +404,12 @@ def test_misconfigured_apaleo_fails_with_one_clear_line(
     values: dict[str, str], message: str
 ) -> None:
     with pytest.raises(PMSConfigError, match=re.escape(message)) as caught:
-        build_pms(settings(**values))
+        build_pms(settings(**values).pms_config())
     assert "\n" not in str(caught.value)
 
 
 def test_misconfigured_demo_and_missing_credentials_fail_clearly(tmp_path: Path) -> None:
     with pytest.raises(PMSConfigError, match="PMS_DEMO_PATH must name a file"):
-        build_pms(settings(PMS_DEMO_PATH=str(tmp_path)))
+        build_pms(settings(PMS_DEMO_PATH=str(tmp_path)).pms_config())
     with pytest.raises(ValidationError, match="needs APALEO_CLIENT_ID and APALEO_CLIENT_SECRET"):
         settings(PMS_BACKEND="apaleo")

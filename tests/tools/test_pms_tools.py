@@ -14,7 +14,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pms_fakes import TODAY, call_tool, clock, tools_by_name
 
 from tools.pms import DemoPMS, GuestDesk, Money, pms_tools
-from tools.pms.speech import join_words, mask_email, mask_phone, say_date, say_money, say_time
+from tools.pms.phrases import join_words, mask_email, mask_phone, say_date, say_money, say_time
 from tools.pms.stay import parse_day
 
 TOOL_NAMES = [

@@ -18,7 +18,7 @@ K = 5
 
 async def recall_at_k(use_property: bool) -> tuple[float, list[str]]:
     store = build_document_store(
-        ToolsSettings(_env_file=None, QDRANT_PATH=":memory:")  # type: ignore[call-arg]
+        ToolsSettings(_env_file=None, QDRANT_PATH=":memory:").document_store_config()  # type: ignore[call-arg]
     )
     await store.ingest([KNOWLEDGE_ROOT])
     misses: list[str] = []

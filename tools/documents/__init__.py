@@ -1,7 +1,7 @@
 """Documents in Qdrant (Edge in-process, or a server): loading, chunking, ingestion, search.
 
-`build_document_store(settings)` gives a `DocumentStore` with async `ingest(paths, prune=...)`
-and `search(query, k=..., property_id=...)`.
+`build_document_store(DocumentStoreConfig(...))` gives a `DocumentStore` with async
+`ingest(paths, prune=...)` and `search(query, k=..., property_id=...)`.
 """
 
 from tools.documents.chunking import Chunk, Chunker
@@ -11,7 +11,12 @@ from tools.documents.errors import (
     DocumentStoreUnavailable,
     EmbeddingModelMismatch,
 )
-from tools.documents.factory import build_backend, build_document_store, qdrant_location
+from tools.documents.factory import (
+    DocumentStoreConfig,
+    build_backend,
+    build_document_store,
+    qdrant_location,
+)
 from tools.documents.loaders import (
     FoundFile,
     LoadedDocument,
@@ -23,7 +28,6 @@ from tools.documents.loaders import (
 from tools.documents.qdrant_gateway import QdrantGateway, QdrantLocation
 from tools.documents.store import (
     DocumentStore,
-    IngestProgress,
     IngestReport,
     SearchHit,
     SearchResult,
@@ -42,6 +46,7 @@ __all__ = [
     "Chunker",
     "CollectionInfo",
     "DocumentStore",
+    "DocumentStoreConfig",
     "DocumentStoreError",
     "DocumentStoreUnavailable",
     "EdgeBackend",
@@ -50,7 +55,6 @@ __all__ = [
     "FieldMatch",
     "FoundFile",
     "FoundPoint",
-    "IngestProgress",
     "IngestReport",
     "LoadedDocument",
     "QdrantGateway",

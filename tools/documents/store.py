@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,10 @@ from tools.documents.vectors import (
     VectorFilter,
 )
 from tools.embeddings import Embedder, EmbedderIdentity, EmbeddingsError, EmbeddingsUnavailable
+
+if TYPE_CHECKING:
+    # the ingest CLI's bar is the one progress receiver; imported for typing only (no cycle)
+    from tools.ingest import ProgressBar
 
 logger = logging.getLogger(__name__)
 
@@ -121,16 +125,6 @@ class IngestReport:
         if self.prune_refused:
             parts.append(f"nothing pruned: {self.prune_refused}")
         return "; ".join(parts)
-
-
-class IngestProgress(Protocol):
-    """Receives progress of an ingest run (a progress bar, usually)."""
-
-    def start(self, total_files: int) -> None: ...
-
-    def file_done(self) -> None: ...
-
-    def skipped(self, item: SkippedFile) -> None: ...
 
 
 def point_id(source: str, index: int, content_hash: str) -> str:
@@ -448,7 +442,7 @@ class DocumentStore:
         paths: Sequence[Path | str],
         *,
         prune: bool = False,
-        progress: IngestProgress | None = None,
+        progress: ProgressBar | None = None,
         reembed: bool = False,
         follow_symlinks: bool = False,
     ) -> IngestReport:
@@ -479,7 +473,7 @@ class DocumentStore:
         return report
 
     async def _ingest_files(
-        self, files: list[FoundFile], report: IngestReport, progress: IngestProgress | None
+        self, files: list[FoundFile], report: IngestReport, progress: ProgressBar | None
     ) -> None:
         if progress is not None:
             progress.start(len(files))
@@ -552,7 +546,7 @@ class DocumentStore:
         )
 
     @staticmethod
-    def _skipped(report: IngestReport, item: SkippedFile, progress: IngestProgress | None) -> None:
+    def _skipped(report: IngestReport, item: SkippedFile, progress: ProgressBar | None) -> None:
         report.skipped.append(item)
         logger.info("skipped %s: %s", item.source, item.reason)
         if progress is not None:

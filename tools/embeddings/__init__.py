@@ -1,7 +1,7 @@
 """Embedding providers behind one interface, with a Redis or in-process cache.
 
-`build_embedder(settings)` returns the configured, cached embedder; `download_models(settings)`
-fetches local model weights (called by `python -m agent download-files`).
+`build_embedder(EmbeddingConfig(...))` returns the configured, cached embedder;
+`download_models(config)` fetches local model weights (called by `python -m agent download-files`).
 """
 
 from tools.embeddings.base import (
@@ -18,11 +18,12 @@ from tools.embeddings.cache import (
     RedisEmbeddingCache,
 )
 from tools.embeddings.factory import (
+    EmbeddingConfig,
+    EmbeddingsProvider,
     build_embedder,
     build_provider,
     build_recorded_embedder,
     download_models,
-    fastembed_cache_dir,
     resolve_provider,
 )
 from tools.embeddings.fastembed_local import DEFAULT_FASTEMBED_MODEL, FastEmbedEmbedder
@@ -36,7 +37,9 @@ __all__ = [
     "Embedder",
     "EmbedderIdentity",
     "EmbeddingCache",
+    "EmbeddingConfig",
     "EmbeddingsError",
+    "EmbeddingsProvider",
     "EmbeddingsUnavailable",
     "FastEmbedEmbedder",
     "HashingEmbedder",
@@ -48,6 +51,5 @@ __all__ = [
     "build_provider",
     "build_recorded_embedder",
     "download_models",
-    "fastembed_cache_dir",
     "resolve_provider",
 ]

@@ -1,9 +1,11 @@
-"""Choose and assemble the embedder from settings; the only place that reads ToolsSettings."""
+"""Choose and assemble the embedder from an `EmbeddingConfig` the edge builds from its settings."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, cast
 
 import redis.asyncio as aioredis
 
@@ -27,82 +29,95 @@ from tools.embeddings.openai_api import (
     OpenAIEmbedder,
     OpenAIEmbeddingsConfig,
 )
-from tools.settings import EmbeddingsProvider, ToolsSettings
 
 logger = logging.getLogger(__name__)
+
+EmbeddingsProvider = Literal["openai", "openai-compatible", "fastembed", "hashing"]
 
 REDIS_TIMEOUT_S = 2.0
 
 
-def fastembed_cache_dir(settings: ToolsSettings) -> Path:
-    return settings.data_dir / "fastembed"
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """What the embedder factory needs; the edge fills it from its settings (EMBEDDINGS_*)."""
+
+    # None: pick by what is available (see `resolve_provider`)
+    provider: EmbeddingsProvider | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    # used for provider "openai" when `api_key` is unset; never sent to another server
+    openai_api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 15.0
+    dimensions: int | None = None
+    batch_size: int = 64
+    concurrency: int = 4
+    max_retries: int = 4
+    cache_size: int = 10_000
+    cache_ttl_s: int = 30 * 24 * 3600
+    redis_url: str | None = field(default=None, repr=False)
+    fastembed_cache_dir: Path = Path(".data") / "fastembed"
 
 
-def resolve_provider(settings: ToolsSettings) -> EmbeddingsProvider:
+def resolve_provider(config: EmbeddingConfig) -> EmbeddingsProvider:
     """Explicit choice; else OpenAI with a key; else FastEmbed when downloaded; else hashing."""
-    if settings.embeddings_provider is not None:
-        return settings.embeddings_provider
-    if settings.openai_api_key is not None:
+    if config.provider is not None:
+        return config.provider
+    if config.openai_api_key is not None:
         return "openai"
-    model = settings.embeddings_model or DEFAULT_FASTEMBED_MODEL
-    if fastembed_model_cached(model, fastembed_cache_dir(settings)):
+    model = config.model or DEFAULT_FASTEMBED_MODEL
+    if fastembed_model_cached(model, config.fastembed_cache_dir):
         return "fastembed"
     return "hashing"
 
 
-def _openai_config(settings: ToolsSettings, provider: EmbeddingsProvider) -> OpenAIEmbeddingsConfig:
-    common = {
-        "dimensions": settings.embeddings_dimensions,
-        "timeout_s": settings.embeddings_timeout_s,
-        "batch_size": settings.embeddings_batch_size,
-        "concurrency": settings.embeddings_concurrency,
-        "max_retries": settings.embeddings_max_retries,
-    }
+def _openai_config(config: EmbeddingConfig, provider: EmbeddingsProvider) -> OpenAIEmbeddingsConfig:
     if provider == "openai":
-        key = settings.embeddings_api_key or settings.openai_api_key
+        key = config.api_key or config.openai_api_key
         if key is None:
             raise EmbeddingsError("EMBEDDINGS_PROVIDER=openai needs OPENAI_API_KEY")
-        return OpenAIEmbeddingsConfig(
-            model=settings.embeddings_model or DEFAULT_OPENAI_MODEL,
-            base_url=settings.embeddings_base_url or OPENAI_BASE_URL,
-            api_key=key.get_secret_value(),
-            provider="openai",
-            provider_label="OpenAI",
-            **common,  # type: ignore[arg-type]
-        )
-    if not settings.embeddings_base_url or not settings.embeddings_model:
-        raise EmbeddingsError(
-            "EMBEDDINGS_PROVIDER=openai-compatible needs EMBEDDINGS_BASE_URL (e.g. "
-            "http://localhost:11434/v1) and EMBEDDINGS_MODEL (e.g. nomic-embed-text)"
-        )
-    # never forward OPENAI_API_KEY to a third-party server
-    key = settings.embeddings_api_key
+        model = config.model or DEFAULT_OPENAI_MODEL
+        base_url = config.base_url or OPENAI_BASE_URL
+        label = "OpenAI"
+    else:
+        if not config.base_url or not config.model:
+            raise EmbeddingsError(
+                "EMBEDDINGS_PROVIDER=openai-compatible needs EMBEDDINGS_BASE_URL (e.g. "
+                "http://localhost:11434/v1) and EMBEDDINGS_MODEL (e.g. nomic-embed-text)"
+            )
+        # never forward OPENAI_API_KEY to a third-party server
+        key, model, base_url = config.api_key, config.model, config.base_url
+        label = f"embeddings server {config.base_url}"
     return OpenAIEmbeddingsConfig(
-        model=settings.embeddings_model,
-        base_url=settings.embeddings_base_url,
-        api_key=key.get_secret_value() if key else None,
-        provider="openai-compatible",
-        provider_label=f"embeddings server {settings.embeddings_base_url}",
-        **common,  # type: ignore[arg-type]
+        model=model,
+        base_url=base_url,
+        api_key=key,
+        dimensions=config.dimensions,
+        timeout_s=config.timeout_s,
+        batch_size=config.batch_size,
+        concurrency=config.concurrency,
+        max_retries=config.max_retries,
+        provider=provider,
+        provider_label=label,
     )
 
 
-def build_provider(settings: ToolsSettings) -> Embedder:
-    """The bare (uncached) embedder the settings ask for."""
-    provider = resolve_provider(settings)
+def build_provider(config: EmbeddingConfig) -> Embedder:
+    """The bare (uncached) embedder the config asks for."""
+    provider = resolve_provider(config)
     if provider in ("openai", "openai-compatible"):
-        return OpenAIEmbedder(_openai_config(settings, provider))
+        return OpenAIEmbedder(_openai_config(config, provider))
     if provider == "fastembed":
         return FastEmbedEmbedder(
-            settings.embeddings_model or DEFAULT_FASTEMBED_MODEL,
-            cache_dir=fastembed_cache_dir(settings),
-            batch_size=settings.embeddings_batch_size,
+            config.model or DEFAULT_FASTEMBED_MODEL,
+            cache_dir=config.fastembed_cache_dir,
+            batch_size=config.batch_size,
         )
-    return HashingEmbedder(settings.embeddings_dimensions or DEFAULT_HASHING_DIMENSIONS)
+    return HashingEmbedder(config.dimensions or DEFAULT_HASHING_DIMENSIONS)
 
 
 def build_embedder(
-    settings: ToolsSettings,
+    config: EmbeddingConfig,
     *,
     redis: aioredis.Redis | None = None,
     inner: Embedder | None = None,
@@ -111,21 +126,21 @@ def build_embedder(
 
     The hashing embedder computes faster than a Redis round trip, so it only gets the LRU.
     """
-    inner = inner or build_provider(settings)
+    inner = inner or build_provider(config)
     cache: EmbeddingCache
     if isinstance(inner, HashingEmbedder):
-        cache = LRUEmbeddingCache(settings.embeddings_cache_size)
+        cache = LRUEmbeddingCache(config.cache_size)
     elif redis is not None:
-        cache = RedisEmbeddingCache(redis, ttl_s=settings.embeddings_cache_ttl_s)
-    elif settings.redis_url:
+        cache = RedisEmbeddingCache(redis, ttl_s=config.cache_ttl_s)
+    elif config.redis_url:
         client = aioredis.from_url(
-            settings.redis_url,
+            config.redis_url,
             socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S,
         )
-        cache = RedisEmbeddingCache(client, ttl_s=settings.embeddings_cache_ttl_s, owns_client=True)
+        cache = RedisEmbeddingCache(client, ttl_s=config.cache_ttl_s, owns_client=True)
     else:
-        cache = LRUEmbeddingCache(settings.embeddings_cache_size)
+        cache = LRUEmbeddingCache(config.cache_size)
     logger.info(
         "embeddings: %s (%s), cache: %s",
         inner.model_name,
@@ -146,13 +161,13 @@ def _recorded_unavailable(identity: EmbedderIdentity, collection: str, remedy: s
 
 
 def build_recorded_embedder(
-    settings: ToolsSettings,
+    config: EmbeddingConfig,
     identity: EmbedderIdentity,
     *,
     collection: str,
     redis: aioredis.Redis | None = None,
 ) -> CachedEmbedder:
-    """The embedder a collection was built with, when these settings can run it.
+    """The embedder a collection was built with, when this config can run it.
 
     Raises `EmbeddingsError` with one actionable line when they cannot (no API key, model not
     downloaded, ...).
@@ -164,23 +179,22 @@ def build_recorded_embedder(
                 identity, collection, "set EMBEDDINGS_PROVIDER and EMBEDDINGS_MODEL to it"
             )
         )
-    recorded = settings.model_copy(
-        update={
-            "embeddings_provider": provider,
-            "embeddings_model": identity.model,
-            "embeddings_dimensions": identity.dimensions,
-        }
+    recorded = replace(
+        config,
+        provider=cast(EmbeddingsProvider, provider),
+        model=identity.model,
+        dimensions=identity.dimensions,
     )
-    if provider == "openai" and not (settings.embeddings_api_key or settings.openai_api_key):
+    if provider == "openai" and not (config.api_key or config.openai_api_key):
         raise EmbeddingsError(_recorded_unavailable(identity, collection, "set OPENAI_API_KEY"))
-    if provider == "openai-compatible" and not settings.embeddings_base_url:
+    if provider == "openai-compatible" and not config.base_url:
         raise EmbeddingsError(
             _recorded_unavailable(
                 identity, collection, "set EMBEDDINGS_BASE_URL to the server that runs it"
             )
         )
     if provider == "fastembed" and not fastembed_model_cached(
-        identity.model, fastembed_cache_dir(settings)
+        identity.model, config.fastembed_cache_dir
     ):
         raise EmbeddingsError(
             _recorded_unavailable(
@@ -196,18 +210,18 @@ def build_recorded_embedder(
         raise EmbeddingsError(_recorded_unavailable(identity, collection, str(exc))) from exc
 
 
-def download_models(settings: ToolsSettings) -> list[str]:
-    """Fetch the local embedding model the settings would use; returns the models fetched.
+def download_models(config: EmbeddingConfig) -> list[str]:
+    """Fetch the local embedding model the config would use; returns the models fetched.
 
     Runs when the provider is FastEmbed, or unset without an OpenAI key (FastEmbed is then the
     embedded default). Providers behind an API have nothing to download.
     """
-    provider = settings.embeddings_provider
+    provider = config.provider
     if provider not in (None, "fastembed") or (
-        provider is None and settings.openai_api_key is not None
+        provider is None and config.openai_api_key is not None
     ):
         return []
-    model = settings.embeddings_model or DEFAULT_FASTEMBED_MODEL
-    download_fastembed_model(model, fastembed_cache_dir(settings))
-    logger.info("FastEmbed model %s is in %s", model, fastembed_cache_dir(settings))
+    model = config.model or DEFAULT_FASTEMBED_MODEL
+    download_fastembed_model(model, config.fastembed_cache_dir)
+    logger.info("FastEmbed model %s is in %s", model, config.fastembed_cache_dir)
     return [model]

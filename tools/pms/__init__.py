@@ -1,6 +1,6 @@
 """Property-management-system access: the `PMS` protocol, its backends and LangChain tools.
 
-pms = build_pms(settings)                     # DemoPMS or ApaleoPMS, from PMS_BACKEND
+pms = build_pms(PMSConfig(...))               # DemoPMS or ApaleoPMS, from PMS_BACKEND
 tools = pms_tools(pms, store=build_verification_store(redis))
 """
 
@@ -11,6 +11,8 @@ from tools.pms.demo import DemoPMS
 from tools.pms.desk import GuestDesk
 from tools.pms.errors import OfferUnavailable, PMSError, PMSUnavailable, StayRejected
 from tools.pms.factory import (
+    PMSBackend,
+    PMSConfig,
     PMSConfigError,
     build_ledger,
     build_pms,
@@ -57,6 +59,8 @@ __all__ = [
     "InMemoryVerificationThrottle",
     "Money",
     "OfferUnavailable",
+    "PMSBackend",
+    "PMSConfig",
     "PMSConfigError",
     "PMSError",
     "PMSUnavailable",

@@ -29,8 +29,8 @@ from tools.pms.models import (
     UpsellOffer,
     UpsellReceipt,
 )
+from tools.pms.phrases import join_words
 from tools.pms.protocol import PMS
-from tools.pms.speech import join_words
 from tools.pms.stay import local_today
 from tools.pms.throttle import InMemoryVerificationThrottle, VerificationThrottle, targets_for
 from tools.pms.verification import InMemoryVerificationStore, VerificationStore, VerifiedGuest

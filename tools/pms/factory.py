@@ -1,7 +1,10 @@
-"""Build the configured PMS backend and its per-conversation stores from settings."""
+"""Build the configured PMS backend and its per-conversation stores from a `PMSConfig`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 import redis.asyncio as aioredis
@@ -23,9 +26,12 @@ from tools.pms.verification import (
     RedisVerificationStore,
     VerificationStore,
 )
-from tools.settings import ToolsSettings
+
+PMSBackend = Literal["demo", "apaleo"]
 
 __all__ = [
+    "PMSBackend",
+    "PMSConfig",
     "PMSConfigError",
     "build_ledger",
     "build_pms",
@@ -33,6 +39,25 @@ __all__ = [
     "build_verification_throttle",
     "throttle_policy",
 ]
+
+
+@dataclass(frozen=True)
+class PMSConfig:
+    """Which PMS to reach and its house rules; the edge fills it (PMS_*, APALEO_*)."""
+
+    backend: PMSBackend = "demo"
+    demo_path: Path = Path(".data") / "demo_pms.sqlite3"
+    apaleo_client_id: str | None = None
+    apaleo_client_secret: str | None = field(default=None, repr=False)
+    apaleo_base_url: str = "https://api.apaleo.com"
+    apaleo_identity_url: str = "https://identity.apaleo.com"
+    timeout_s: float = 8.0
+    gap_night_discount_pct: int = 25
+    gap_night_max_nights: int = 3
+    # failed verifications per reservation code / last name, across all conversations
+    verify_code_lock_after: int = 10
+    verify_name_lock_after: int = 30
+    verify_lock_s: float = 3600.0
 
 
 class PMSConfigError(ValueError):
@@ -54,12 +79,12 @@ def build_verification_store(redis: aioredis.Redis | None = None) -> Verificatio
     return RedisVerificationStore(redis) if redis is not None else InMemoryVerificationStore()
 
 
-def throttle_policy(settings: ToolsSettings) -> ThrottlePolicy:
+def throttle_policy(config: PMSConfig) -> ThrottlePolicy:
     return ThrottlePolicy(
-        code_lock_after=settings.pms_verify_code_lock_after,
-        name_lock_after=settings.pms_verify_name_lock_after,
-        lock_s=settings.pms_verify_lock_s,
-        window_s=max(3600.0, settings.pms_verify_lock_s),
+        code_lock_after=config.verify_code_lock_after,
+        name_lock_after=config.verify_name_lock_after,
+        lock_s=config.verify_lock_s,
+        window_s=max(3600.0, config.verify_lock_s),
     )
 
 
@@ -73,33 +98,31 @@ def build_verification_throttle(
 
 
 def build_pms(
-    settings: ToolsSettings,
+    config: PMSConfig,
     *,
     redis: aioredis.Redis | None = None,
     clock: Clock | None = None,
 ) -> PMS:
-    """The backend named by PMS_BACKEND; raises PMSConfigError on settings that cannot work."""
+    """The backend named by PMS_BACKEND; raises PMSConfigError on a config that cannot work."""
     policy = GapNightPolicy(
-        discount_percent=settings.pms_gap_night_discount_pct,
-        max_nights=settings.pms_gap_night_max_nights,
+        discount_percent=config.gap_night_discount_pct,
+        max_nights=config.gap_night_max_nights,
     )
-    if settings.pms_backend == "demo":
-        path = settings.resolved_pms_demo_path
+    if config.backend == "demo":
+        path = config.demo_path
         if path.is_dir():
             raise PMSConfigError(f"PMS_DEMO_PATH must name a file, but {path} is a directory")
-        return DemoPMS(path, clock=clock, gap_policy=policy, timeout_s=settings.pms_timeout_s)
-    secret = (
-        settings.apaleo_client_secret.get_secret_value() if settings.apaleo_client_secret else ""
-    )
-    if not settings.apaleo_client_id or not secret:
+        return DemoPMS(path, clock=clock, gap_policy=policy, timeout_s=config.timeout_s)
+    secret = config.apaleo_client_secret or ""
+    if not config.apaleo_client_id or not secret:
         raise PMSConfigError("PMS_BACKEND=apaleo needs APALEO_CLIENT_ID and APALEO_CLIENT_SECRET")
-    _check_url("APALEO_BASE_URL", settings.apaleo_base_url)
-    _check_url("APALEO_IDENTITY_URL", settings.apaleo_identity_url)
+    _check_url("APALEO_BASE_URL", config.apaleo_base_url)
+    _check_url("APALEO_IDENTITY_URL", config.apaleo_identity_url)
     client = ApaleoClient(
-        base_url=settings.apaleo_base_url,
-        identity_url=settings.apaleo_identity_url,
-        client_id=settings.apaleo_client_id,
+        base_url=config.apaleo_base_url,
+        identity_url=config.apaleo_identity_url,
+        client_id=config.apaleo_client_id,
         client_secret=secret,
-        timeout_s=settings.pms_timeout_s,
+        timeout_s=config.timeout_s,
     )
     return ApaleoPMS(client, clock=clock, gap_policy=policy, ledger=build_ledger(redis))

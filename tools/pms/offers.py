@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from tools.pms.calendar import GapNightPolicy, GapRun
 from tools.pms.models import Money, Reservation, UpsellOffer
-from tools.pms.speech import plural, say_date
+from tools.pms.phrases import plural, say_date
 
 __all__ = ["GapPricer", "gap_night_offers", "gap_offer_id"]
 

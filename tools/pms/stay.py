@@ -9,8 +9,9 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tools.pms.models import Property
-from tools.pms.speech import say_date
+from tools.pms.errors import StayRejected
+from tools.pms.models import Availability, Property, Quote
+from tools.pms.phrases import cannot_quote, say_date
 
 __all__ = [
     "MAX_ADVANCE_DAYS",
@@ -18,6 +19,7 @@ __all__ = [
     "local_today",
     "nights_between",
     "parse_day",
+    "quote_of",
     "stay_problem",
 ]
 
@@ -142,3 +144,10 @@ def stay_problem(
     if nights < prop.min_nights:
         return f"The minimum stay at {prop.name} is {prop.min_nights} nights."
     return None
+
+
+def quote_of(availability: Availability, *, name: str) -> Quote:
+    """The stay's quote; `StayRejected` naming the taken nights when the stay has none."""
+    if availability.quote is None:
+        raise StayRejected(cannot_quote(name, availability.unavailable_nights))
+    return availability.quote

@@ -25,9 +25,11 @@ from tools.pms.desk import ANONYMOUS, GuestDesk, describe_candidates
 from tools.pms.errors import PMSError
 from tools.pms.models import Property, Reservation
 from tools.pms.phrases import (
+    RATING_RANGE,
     availability_text,
     feedback_text,
     gap_offers_text,
+    join_words,
     match_topics,
     offer_phrase,
     property_text,
@@ -37,7 +39,6 @@ from tools.pms.phrases import (
     upsell_offers_text,
 )
 from tools.pms.protocol import PMS
-from tools.pms.speech import join_words
 from tools.pms.stay import parse_day, stay_problem
 from tools.pms.throttle import VerificationThrottle
 from tools.pms.verification import VerificationStore
@@ -352,9 +353,7 @@ def pms_tools(
     async def leave_feedback(rating: int, comment: str, config: RunnableConfig) -> Result:
         conversation = conversation_of(config)
         if not 1 <= rating <= 5:
-            return "Ratings go from 1 to 5 stars. How many stars would you give?", {
-                "error": "invalid_rating"
-            }
+            return f"{RATING_RANGE} How many stars would you give?", {"error": "invalid_rating"}
         if not comment.strip():
             return "What would you like me to pass on to the team?", {"error": "empty_comment"}
         found = await verified(conversation)

@@ -24,7 +24,7 @@ from tools.pms.models import (
     ReservationStatus,
     UpsellOffer,
 )
-from tools.pms.speech import mask_email, mask_phone
+from tools.pms.phrases import mask_email, mask_phone
 
 __all__ = [
     "SERVICE_OFFER_PREFIX",

@@ -45,8 +45,17 @@ from tools.pms.models import (
     UpsellReceipt,
 )
 from tools.pms.offers import gap_night_offers
-from tools.pms.speech import join_words, say_date, say_money
-from tools.pms.stay import local_today, nights_between, stay_problem
+from tools.pms.phrases import (
+    NO_LONGER_OFFERED,
+    RATING_RANGE,
+    RESERVATION_GONE,
+    join_words,
+    no_longer_offered,
+    say_date,
+    say_money,
+    unknown_property,
+)
+from tools.pms.stay import local_today, nights_between, quote_of, stay_problem
 
 __all__ = ["ApaleoPMS"]
 
@@ -113,7 +122,7 @@ class ApaleoPMS:
     async def _require_property(self, property_id: str) -> Property:
         prop = await self._property(property_id)
         if prop is None:
-            raise StayRejected("I don't know that property. Which of our properties do you mean?")
+            raise StayRejected(unknown_property())
         return prop
 
     def _today(self, prop_timezone: str) -> date:
@@ -199,7 +208,7 @@ class ApaleoPMS:
             f"/booking/v1/reservations/{reservation_id}", {"expand": _EXPAND}
         )
         if not payload:
-            raise OfferUnavailable("I can't find that reservation any more.")
+            raise OfferUnavailable(RESERVATION_GONE)
         return dict(payload)
 
     # -- availability and prices --------------------------------------------------------------
@@ -284,11 +293,7 @@ class ApaleoPMS:
         self, property_id: str, arrival: date, departure: date, guests: int
     ) -> Quote:
         availability = await self.check_availability(property_id, arrival, departure, guests)
-        if availability.quote is None:
-            nights = join_words([say_date(n) for n in availability.unavailable_nights[:3]])
-            reason = f"already booked on {nights}" if nights else "not bookable for those dates"
-            raise StayRejected(f"That property is {reason}, so I can't quote those dates.")
-        return availability.quote
+        return quote_of(availability, name="That property")
 
     # -- upsells and gap nights -----------------------------------------------------------------
 
@@ -379,10 +384,7 @@ class ApaleoPMS:
         offers = await self.list_gap_night_offers(reservation)
         offer = next((o for o in offers if o.id == offer_id), None)
         if offer is None:
-            raise OfferUnavailable(
-                "That offer isn't available for your stay any more. "
-                "Shall I check what I can offer instead?"
-            )
+            raise OfferUnavailable(NO_LONGER_OFFERED)
         nights = join_words([say_date(n) for n in offer.nights])
         regular = say_money(offer.regular_price) if offer.regular_price else "the regular rate"
         await self._append_comment(
@@ -417,10 +419,7 @@ class ApaleoPMS:
             None,
         )
         if item is None:
-            raise OfferUnavailable(
-                "That extra isn't available for your stay any more. "
-                "Shall I check what I can offer instead?"
-            )
+            raise OfferUnavailable(no_longer_offered("extra"))
         currency = reservation.total.currency if reservation.total else "EUR"
         offer = upsell_from_service_offer(item, currency)
         count = int(item.get("count") or 1)
@@ -460,7 +459,7 @@ class ApaleoPMS:
         self, reservation: Reservation, rating: int, comment: str, *, idempotency_key: str
     ) -> FeedbackReceipt:
         if not 1 <= rating <= 5:
-            raise StayRejected("Ratings go from 1 to 5 stars.")
+            raise StayRejected(RATING_RANGE)
 
         async def record() -> str:
             text = " ".join(comment.split())

@@ -40,8 +40,15 @@ from tools.pms.models import (
     UpsellReceipt,
 )
 from tools.pms.offers import gap_night_offers
-from tools.pms.speech import join_words, mask_email, mask_phone, say_date
-from tools.pms.stay import local_today, nights_between, stay_problem
+from tools.pms.phrases import (
+    NO_LONGER_OFFERED,
+    RATING_RANGE,
+    RESERVATION_GONE,
+    mask_email,
+    mask_phone,
+    unknown_property,
+)
+from tools.pms.stay import local_today, nights_between, quote_of, stay_problem
 
 __all__ = ["DemoPMS"]
 
@@ -171,7 +178,7 @@ class DemoPMS:
     def _require_spec(self, property_id: str) -> PropertySpec:
         spec = self._spec(property_id)
         if spec is None:
-            raise StayRejected("I don't know that property. Which of our homes do you mean?")
+            raise StayRejected(unknown_property("homes"))
         return spec
 
     def _today(self, spec: PropertySpec) -> date:
@@ -330,13 +337,7 @@ class DemoPMS:
         self, property_id: str, arrival: date, departure: date, guests: int
     ) -> Quote:
         availability = await self.check_availability(property_id, arrival, departure, guests)
-        if availability.quote is None:
-            spec = self._require_spec(property_id)
-            nights = join_words([say_date(n) for n in availability.unavailable_nights[:3]])
-            raise StayRejected(
-                f"{spec.name} is already booked on {nights}, so I can't quote those dates."
-            )
-        return availability.quote
+        return quote_of(availability, name=self._require_spec(property_id).name)
 
     # -- upsells and gap nights ----------------------------------------------------------------
 
@@ -430,7 +431,7 @@ class DemoPMS:
         """The reservation as stored now (dates may have changed since it was read)."""
         row = await self._row(conn, reservation.code)
         if row is None:
-            raise OfferUnavailable("I can't find that reservation any more.")
+            raise OfferUnavailable(RESERVATION_GONE)
         return await self._to_model(conn, row)
 
     async def _replay(self, conn: aiosqlite.Connection, key: str) -> UpsellReceipt | None:
@@ -469,10 +470,7 @@ class DemoPMS:
         if offer is None:
             if offer_id in booked:
                 raise OfferUnavailable(f"{booked[offer_id]} is already on your reservation.")
-            raise OfferUnavailable(
-                "That offer isn't available for your stay any more. "
-                "Shall I check what I can offer instead?"
-            )
+            raise OfferUnavailable(NO_LONGER_OFFERED)
         new_arrival, new_departure = current.arrival, current.departure
         if offer.kind == "gap_night":
             new_arrival = min(current.arrival, offer.nights[0])
@@ -517,7 +515,7 @@ class DemoPMS:
         self, reservation: Reservation, rating: int, comment: str, *, idempotency_key: str
     ) -> FeedbackReceipt:
         if not 1 <= rating <= 5:
-            raise StayRejected("Ratings go from 1 to 5 stars.")
+            raise StayRejected(RATING_RANGE)
         conn = await self._db()
         async with self._write_lock:
             await conn.execute("BEGIN IMMEDIATE")
