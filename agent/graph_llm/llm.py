@@ -8,7 +8,7 @@ say, keeps the checkpointed thread as the single copy of the conversation (sendi
 turn only what the thread lacks), remembers what the caller actually heard after a
 barge-in, undoes discarded preemptive runs, reports token usage, answers LangGraph
 `interrupt()`s, says a filler line during slow tools, and maps failures to LiveKit
-APIErrors. See docs/graph-llm.md.
+APIErrors with the right `retryable` flag (`to_api_error`). See docs/graph-llm.md.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast, get_type_hints
 
+import httpx
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -28,7 +29,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
 from langgraph.pregel.protocol import PregelProtocol
 from langgraph.pregel.remote import RemoteGraph
-from livekit.agents import llm
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.llm import ToolChoice
 from livekit.agents.types import (
     DEFAULT_API_CONNECT_OPTIONS,
@@ -43,11 +44,9 @@ from .builders import (
     may_write_custom_stream,
     validate_speaking_nodes,
 )
-from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
-from .remote import REMOTE_INPUT_KEYS, ServerThreads
 from .speech import GraphFlush
-from .threads import CheckpointerThreads, GraphThreads
+from .threads import REMOTE_INPUT_KEYS, CheckpointerThreads, GraphThreads, ServerThreads
 from .turn import GraphTurn, ThreadMemory, TurnOptions
 
 __all__ = [
@@ -56,12 +55,57 @@ __all__ = [
     "GraphLLM",
     "GraphLLMStream",
     "side_effecting_tools",
+    "to_api_error",
 ]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FILLER = "One moment, please."
 DEFAULT_APOLOGY = "Sorry, something went wrong on my side. Could you say that again?"
+
+_MESSAGE_LIMIT = 300
+
+# -- failures as LiveKit API errors ------------------------------------------------------
+# LiveKit's LLMStream retries `retryable` errors and FallbackAdapter switches LLMs on them;
+# provider SDK errors are recognised by shape, so no provider SDK is imported here.
+
+
+def to_api_error(exc: BaseException) -> APIError:
+    """The LiveKit APIError that best describes `exc` (returned, not raised)."""
+    if isinstance(exc, APIError):
+        return exc
+    message = _describe(exc)
+    if _is_timeout(exc):
+        return APITimeoutError(message, retryable=True)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        # LiveKit marks 4xx (except 408/429) as not retryable
+        return APIStatusError(message, status_code=status, body=getattr(exc, "body", None))
+    if _is_connection_error(exc):
+        return APIConnectionError(message, retryable=True)
+    # a bug in a node, a recursion limit, bad tool output: the same input fails the same way
+    return APIError(message, retryable=False)
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"graph run failed: {type(exc).__name__}: {exc}"
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _class_names(exc: BaseException) -> list[str]:
+    return [cls.__name__ for cls in type(exc).__mro__]
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
+        return True
+    return any("Timeout" in name for name in _class_names(exc))
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | httpx.TransportError):
+        return True
+    return any("Connection" in name for name in _class_names(exc))
 
 
 def _graph_tools(graph: Any, depth: int = 0) -> Iterator[BaseTool]:
@@ -131,7 +175,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         Args:
             graph: a compiled graph whose input has a ``messages`` key, compiled with a
                 checkpointer (the thread lives there), or a ``RemoteGraph`` on a LangGraph
-                Agent Server (the server keeps the thread; see ``remote.py``).
+                Agent Server (the server keeps the thread; see ``threads.py``).
             thread_id: the conversation's thread; settable later (``/reset``).
             speaking_nodes: nodes whose AI text is spoken; ``"parent/child"`` names a node
                 inside a subgraph, a bare parent name speaks its whole subgraph. None picks
@@ -330,7 +374,7 @@ class GraphLLMStream(llm.LLMStream):
         finally:
             owner._last_latency = turn.latency()
 
-    # -- TurnSink --------------------------------------------------------------------------
+    # -- where GraphTurn's output goes -----------------------------------------------------
 
     def text(self, chunk_id: str, text: str) -> None:
         self._event_ch.send_nowait(
