@@ -10,7 +10,7 @@ The package imports only langgraph, langchain-core and livekit-agents, so it can
 into another worker on its own. See docs/graph-llm.md.
 """
 
-from .builders import default_speaking_nodes, node_names, recognise_builder
+from .builders import default_speaking_nodes, node_names, recognise_builder, side_effecting_tools
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
 from .interrupts import interrupt_question, resume_value
 from .llm import (
@@ -18,7 +18,6 @@ from .llm import (
     DEFAULT_FILLER,
     GraphLLM,
     GraphLLMStream,
-    side_effecting_tools,
     to_api_error,
 )
 from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node

@@ -17,16 +17,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, cast, get_type_hints
+from typing import Any, cast
 
 import httpx
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.prebuilt import ToolNode
-from langgraph.pregel import Pregel
 from langgraph.pregel.protocol import PregelProtocol
 from langgraph.pregel.remote import RemoteGraph
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
@@ -41,7 +39,9 @@ from livekit.agents.types import (
 from .builders import (
     check_messages_channel,
     default_speaking_nodes,
+    graph_input_keys,
     may_write_custom_stream,
+    side_effecting_tools,
     validate_speaking_nodes,
 )
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
@@ -54,7 +54,6 @@ __all__ = [
     "DEFAULT_FILLER",
     "GraphLLM",
     "GraphLLMStream",
-    "side_effecting_tools",
     "to_api_error",
 ]
 
@@ -106,42 +105,6 @@ def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionError | httpx.TransportError):
         return True
     return any("Connection" in name for name in _class_names(exc))
-
-
-def _graph_tools(graph: Any, depth: int = 0) -> Iterator[BaseTool]:
-    """Tools of every ToolNode in `graph` and its subgraphs."""
-    for node in getattr(graph, "nodes", {}).values():
-        bound = getattr(node, "bound", None)
-        if isinstance(bound, ToolNode):
-            yield from bound.tools_by_name.values()
-        elif isinstance(bound, Pregel) and depth < 8:
-            yield from _graph_tools(bound, depth + 1)
-
-
-def side_effecting_tools(graph: Any, tools: Sequence[BaseTool] = ()) -> tuple[str, ...]:
-    """Names of tools marked `metadata={"side_effecting": True}` in `tools` or the graph."""
-    names = {
-        tool.name
-        for tool in (*tools, *_graph_tools(graph))
-        if (tool.metadata or {}).get("side_effecting")
-    }
-    return tuple(sorted(names))
-
-
-def _input_keys(graph: PregelProtocol[Any, Any, Any, Any]) -> frozenset[str]:
-    schema = getattr(getattr(graph, "builder", None), "input_schema", None)
-    if schema is not None:
-        fields = getattr(schema, "model_fields", None)
-        if isinstance(fields, Mapping):
-            return frozenset(fields)
-        try:
-            return frozenset(get_type_hints(schema))
-        except Exception:
-            return frozenset(getattr(schema, "__annotations__", {}))
-    try:
-        return frozenset(graph.get_input_jsonschema().get("properties", {}))
-    except Exception:
-        return frozenset({"messages"})
 
 
 class GraphLLM(llm.LLM[GraphLLMEvent]):
@@ -208,7 +171,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
             checkpointer = getattr(graph, "checkpointer", None)
             if not isinstance(checkpointer, BaseCheckpointSaver):
                 raise ValueError("GraphLLM needs a graph compiled with a checkpointer")
-            threads, input_keys = CheckpointerThreads(graph, checkpointer), _input_keys(graph)
+            threads, input_keys = CheckpointerThreads(graph, checkpointer), graph_input_keys(graph)
         if "messages" not in input_keys:
             raise ValueError("GraphLLM needs a graph whose input has a 'messages' key")
         check_messages_channel(graph)

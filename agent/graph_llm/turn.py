@@ -252,6 +252,9 @@ def heard_corrections(
     return corrections
 
 
+# -- the turn ------------------------------------------------------------------------------
+
+
 def _schema(item: Interrupt) -> Any:
     return getattr(item, "response_schema", None)
 
