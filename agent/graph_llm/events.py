@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.messages import ToolMessage
+from langchain_core.runnables import RunnableConfig
 from livekit.agents.telemetry import tracer
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -41,6 +42,7 @@ __all__ = [
     "ToolStarted",
     "TurnLatency",
     "summarize_args",
+    "with_handler",
 ]
 
 GraphLLMEvent = Literal["tool_started", "tool_finished"]
@@ -104,6 +106,19 @@ def summarize_args(args: Any) -> str:
     if len(text) > _ARGS_SUMMARY_LIMIT:
         return text[: _ARGS_SUMMARY_LIMIT - 1] + "…"
     return text
+
+
+def with_handler(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
+    """A copy of `config` whose callbacks also include `handler` (for the run and its children)."""
+    config = {**config}
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=True)
+        config["callbacks"] = manager
+    else:
+        config["callbacks"] = [*(callbacks or []), handler]
+    return config
 
 
 @dataclass

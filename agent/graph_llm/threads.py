@@ -29,7 +29,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol, cast
 
-from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, messages_from_dict
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -41,7 +40,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
 from langgraph_sdk.schema import Checkpoint
 
-from .events import ToolEventHandler
+from .events import ToolEventHandler, with_handler
 
 __all__ = [
     "MODES",
@@ -174,17 +173,9 @@ class CheckpointerThreads:
         *,
         custom: bool,
     ) -> AsyncIterator[StreamPart]:
-        config = {**config}
-        callbacks = config.get("callbacks")
-        if isinstance(callbacks, BaseCallbackManager):
-            manager = callbacks.copy()
-            manager.add_handler(tools, inherit=True)
-            config["callbacks"] = manager
-        else:
-            config["callbacks"] = [*(callbacks or []), tools]
         stream = self._graph.astream(
             graph_input,
-            config,
+            with_handler(config, tools),
             stream_mode=list(NODE_SPEECH_MODES if custom else MODES),
             subgraphs=True,
         )

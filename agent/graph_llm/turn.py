@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -41,7 +40,14 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Interrupt, StateSnapshot
 from livekit.agents import APITimeoutError, llm, utils
 
-from .events import GraphSpanHandler, ToolEventHandler, ToolFinished, ToolStarted, TurnLatency
+from .events import (
+    GraphSpanHandler,
+    ToolEventHandler,
+    ToolFinished,
+    ToolStarted,
+    TurnLatency,
+    with_handler,
+)
 from .interrupts import UNCLEAR, interrupt_question, resume_value
 from .speech import SpeechFilter, UsageTally, is_handoff
 from .threads import GraphThreads
@@ -641,14 +647,7 @@ class GraphTurn:
         )
         # Parented on the current span: LiveKit's LLM request span for this turn.
         spans = GraphSpanHandler(thread_id=self._memory.thread_id)
-        config = self._run_config()
-        callbacks = config.get("callbacks")
-        if isinstance(callbacks, BaseCallbackManager):
-            manager = callbacks.copy()
-            manager.add_handler(spans, inherit=True)
-            config["callbacks"] = manager
-        else:
-            config["callbacks"] = [*(callbacks or []), spans]
+        config = with_handler(self._run_config(), spans)
         interrupts: dict[str, Interrupt] = {}
         started = time.perf_counter()
         deadline = asyncio.timeout(self._options.turn_timeout)
