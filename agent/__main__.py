@@ -89,7 +89,7 @@ def download_files(settings: WorkerSettings) -> int:
 
     from livekit.agents import Plugin
 
-    from agent.local_speech.engines import download_whisper_model
+    from agent.local_speech import download_whisper_model
     from tools.embeddings import download_models
 
     importlib.import_module("agent.providers")  # registers the silero/deepgram/openai plugins

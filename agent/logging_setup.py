@@ -18,9 +18,12 @@ import sys
 import traceback
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import IO, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import orjson
+
+if TYPE_CHECKING:
+    from livekit.agents import JobContext
 
 __all__ = [
     "CONTEXT_FIELDS",
@@ -57,12 +60,7 @@ _log_fields: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.Cont
 )
 
 
-class _HasLogContext(Protocol):
-    @property
-    def log_context_fields(self) -> dict[str, Any]: ...
-
-
-def bind_log_fields(job_ctx: _HasLogContext | None = None, **fields: str | None) -> None:
+def bind_log_fields(job_ctx: JobContext | None = None, **fields: str | None) -> None:
     """Attach ids to every later log line of this call (this task and the tasks it starts)."""
     clean = {key: value for key, value in fields.items() if value}
     _log_fields.set({**(_log_fields.get() or {}), **clean})

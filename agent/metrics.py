@@ -16,7 +16,7 @@ from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.events import ConversationItemAddedEvent, ErrorEvent
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from agent.graph_llm.events import ToolFinished
+from agent.graph_llm import ToolFinished
 
 __all__ = ["Stage", "WorkerMetrics", "error_stage"]
 

@@ -14,7 +14,7 @@ from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import deepgram, openai, silero
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from agent.local_speech.engines import (
+from agent.local_speech import (
     DEFAULT_ESPEAK_BINARY,
     DEFAULT_ESPEAK_RATE,
     DEFAULT_ESPEAK_VOICE,

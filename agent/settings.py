@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from agent.commands.settings import DataChannelSettings
-from agent.local_speech.engines import (
+from agent.local_speech import (
     WhisperOptions,
     cached_model_path,
     espeak_path,

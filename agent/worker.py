@@ -10,10 +10,15 @@ So LiveKit's CLI flows run this file as they run any LiveKit agent:
 `python -m agent ...` runs this same `server` and adds the text console and the mode
 auto-pick. Settings are read once, when this module is imported (in the main process and
 again in each job process LiveKit starts), from the environment, `.env` and `.env.local`.
+
+The project's own model files are a LiveKit `Plugin` (`ModelFiles`), so LiveKit's
+`download-files` fetches the local embedding model (FastEmbed weights, when local embeddings
+are in use) next to the Silero/Deepgram/OpenAI plugins' files.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -26,11 +31,28 @@ if __name__ in ("__main__", "__mp_main__") and not __package__:
 from livekit.agents import JobContext, Plugin, cli
 
 from agent.logging_setup import redact_livekit_logs
-from agent.model_files import ModelFiles
 from agent.server import JobEntrypoint, new_server
 from agent.settings import SettingsError, WorkerSettings, load_settings
+from tools.settings import ToolsSettings
 
-__all__ = ["entrypoint", "server", "settings"]
+__all__ = ["ModelFiles", "entrypoint", "server", "settings"]
+
+# named, not `__name__`: run as a file this module is `__main__`
+logger = logging.getLogger("agent.worker")
+
+
+class ModelFiles(Plugin):
+    """Downloads what `tools.embeddings` would load at run time."""
+
+    def __init__(self, settings: ToolsSettings) -> None:
+        super().__init__("voice-agent model files", "1", "agent.worker", logger)
+        self._settings = settings
+
+    def download_files(self) -> None:
+        from tools.embeddings import download_models
+
+        fetched = download_models(self._settings)
+        logger.info("embedding models ready: %s", ", ".join(fetched) if fetched else "none needed")
 
 
 def _settings() -> WorkerSettings:

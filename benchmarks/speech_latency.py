@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from livekit import rtc
 
-from agent.local_speech.engines import (
+from agent.local_speech import (
     WhisperOptions,
     cached_model_path,
     espeak_path,

@@ -10,13 +10,18 @@ The package imports only langgraph, langchain-core and livekit-agents, so it can
 into another worker on its own. See docs/graph-llm.md.
 """
 
-from .builders import default_speaking_nodes, node_names, recognise_builder
-from .errors import to_api_error
+from .builders import default_speaking_nodes, node_names, recognise_builder, side_effecting_tools
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
 from .interrupts import interrupt_question, resume_value
-from .llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM, GraphLLMStream, side_effecting_tools
-from .remote import server_thread_id
+from .llm import (
+    DEFAULT_APOLOGY,
+    DEFAULT_FILLER,
+    GraphLLM,
+    GraphLLMStream,
+    to_api_error,
+)
 from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node
+from .threads import server_thread_id
 from .turn import FLUSH_EVENT, SAY_EVENT
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""What GraphLLM knows about a graph before its first turn: node names, builder, state schema.
+"""What GraphLLM knows about a graph before its first turn: node names, builder, input keys,
+side-effecting tools.
 
 It recognises the graphs LangGraph's and LangChain's own builders make, so a team can pass
 them without naming speaking nodes:
@@ -13,18 +14,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, get_type_hints
 
 from langchain_core.tools import BaseTool
 from langgraph.channels.binop import BinaryOperatorAggregate
 from langgraph.prebuilt import ToolNode
+from langgraph.pregel import Pregel
+from langgraph.pregel.protocol import PregelProtocol
 
 __all__ = [
     "check_messages_channel",
     "default_speaking_nodes",
+    "graph_input_keys",
     "may_write_custom_stream",
     "node_names",
     "recognise_builder",
+    "side_effecting_tools",
     "validate_speaking_nodes",
 ]
 
@@ -69,11 +74,14 @@ def _schema_module(graph: Any) -> str:
     return str(getattr(schema, "__module__", ""))
 
 
-def _tools(graph: Any) -> Iterator[BaseTool]:
+def _tools(graph: Any, *, nested: bool = False, depth: int = 0) -> Iterator[BaseTool]:
+    """Tools of every ToolNode in `graph`, and with `nested` in its subgraphs too."""
     for node in getattr(graph, "nodes", {}).values():
         bound = getattr(node, "bound", None)
         if isinstance(bound, ToolNode):
             yield from bound.tools_by_name.values()
+        elif nested and isinstance(bound, Pregel) and depth < _MAX_DEPTH:
+            yield from _tools(bound, nested=True, depth=depth + 1)
 
 
 def _is_supervisor_node(graph: Any) -> bool:
@@ -186,3 +194,30 @@ def check_messages_channel(graph: Any) -> None:
             "conversation; declare it as Annotated[list[AnyMessage], add_messages] "
             "(or subclass langgraph.graph.MessagesState)"
         )
+
+
+def side_effecting_tools(graph: Any, tools: Sequence[BaseTool] = ()) -> tuple[str, ...]:
+    """Names of tools marked `metadata={"side_effecting": True}` in `tools` or the graph."""
+    names = {
+        tool.name
+        for tool in (*tools, *_tools(graph, nested=True))
+        if (tool.metadata or {}).get("side_effecting")
+    }
+    return tuple(sorted(names))
+
+
+def graph_input_keys(graph: PregelProtocol[Any, Any, Any, Any]) -> frozenset[str]:
+    """Top-level keys of a local graph's input schema."""
+    schema = getattr(getattr(graph, "builder", None), "input_schema", None)
+    if schema is not None:
+        fields = getattr(schema, "model_fields", None)
+        if isinstance(fields, Mapping):
+            return frozenset(fields)
+        try:
+            return frozenset(get_type_hints(schema))
+        except Exception:
+            return frozenset(getattr(schema, "__annotations__", {}))
+    try:
+        return frozenset(graph.get_input_jsonschema().get("properties", {}))
+    except Exception:
+        return frozenset({"messages"})

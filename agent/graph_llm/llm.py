@@ -8,7 +8,7 @@ say, keeps the checkpointed thread as the single copy of the conversation (sendi
 turn only what the thread lacks), remembers what the caller actually heard after a
 barge-in, undoes discarded preemptive runs, reports token usage, answers LangGraph
 `interrupt()`s, says a filler line during slow tools, and maps failures to LiveKit
-APIErrors. See docs/graph-llm.md.
+APIErrors with the right `retryable` flag (`to_api_error`). See docs/graph-llm.md.
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, cast, get_type_hints
+from typing import Any, cast
 
+import httpx
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.prebuilt import ToolNode
-from langgraph.pregel import Pregel
 from langgraph.pregel.protocol import PregelProtocol
 from langgraph.pregel.remote import RemoteGraph
-from livekit.agents import llm
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.llm import ToolChoice
 from livekit.agents.types import (
     DEFAULT_API_CONNECT_OPTIONS,
@@ -40,14 +39,14 @@ from livekit.agents.types import (
 from .builders import (
     check_messages_channel,
     default_speaking_nodes,
+    graph_input_keys,
     may_write_custom_stream,
+    side_effecting_tools,
     validate_speaking_nodes,
 )
-from .errors import to_api_error
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
-from .remote import REMOTE_INPUT_KEYS, ServerThreads
 from .speech import GraphFlush
-from .threads import CheckpointerThreads, GraphThreads
+from .threads import REMOTE_INPUT_KEYS, CheckpointerThreads, GraphThreads, ServerThreads
 from .turn import GraphTurn, ThreadMemory, TurnOptions
 
 __all__ = [
@@ -55,7 +54,7 @@ __all__ = [
     "DEFAULT_FILLER",
     "GraphLLM",
     "GraphLLMStream",
-    "side_effecting_tools",
+    "to_api_error",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,41 +62,49 @@ logger = logging.getLogger(__name__)
 DEFAULT_FILLER = "One moment, please."
 DEFAULT_APOLOGY = "Sorry, something went wrong on my side. Could you say that again?"
 
+_MESSAGE_LIMIT = 300
 
-def _graph_tools(graph: Any, depth: int = 0) -> Iterator[BaseTool]:
-    """Tools of every ToolNode in `graph` and its subgraphs."""
-    for node in getattr(graph, "nodes", {}).values():
-        bound = getattr(node, "bound", None)
-        if isinstance(bound, ToolNode):
-            yield from bound.tools_by_name.values()
-        elif isinstance(bound, Pregel) and depth < 8:
-            yield from _graph_tools(bound, depth + 1)
+# -- failures as LiveKit API errors ------------------------------------------------------
+# LiveKit's LLMStream retries `retryable` errors and FallbackAdapter switches LLMs on them;
+# provider SDK errors are recognised by shape, so no provider SDK is imported here.
 
 
-def side_effecting_tools(graph: Any, tools: Sequence[BaseTool] = ()) -> tuple[str, ...]:
-    """Names of tools marked `metadata={"side_effecting": True}` in `tools` or the graph."""
-    names = {
-        tool.name
-        for tool in (*tools, *_graph_tools(graph))
-        if (tool.metadata or {}).get("side_effecting")
-    }
-    return tuple(sorted(names))
+def to_api_error(exc: BaseException) -> APIError:
+    """The LiveKit APIError that best describes `exc` (returned, not raised)."""
+    if isinstance(exc, APIError):
+        return exc
+    message = _describe(exc)
+    if _is_timeout(exc):
+        return APITimeoutError(message, retryable=True)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        # LiveKit marks 4xx (except 408/429) as not retryable
+        return APIStatusError(message, status_code=status, body=getattr(exc, "body", None))
+    if _is_connection_error(exc):
+        return APIConnectionError(message, retryable=True)
+    # a bug in a node, a recursion limit, bad tool output: the same input fails the same way
+    return APIError(message, retryable=False)
 
 
-def _input_keys(graph: PregelProtocol[Any, Any, Any, Any]) -> frozenset[str]:
-    schema = getattr(getattr(graph, "builder", None), "input_schema", None)
-    if schema is not None:
-        fields = getattr(schema, "model_fields", None)
-        if isinstance(fields, Mapping):
-            return frozenset(fields)
-        try:
-            return frozenset(get_type_hints(schema))
-        except Exception:
-            return frozenset(getattr(schema, "__annotations__", {}))
-    try:
-        return frozenset(graph.get_input_jsonschema().get("properties", {}))
-    except Exception:
-        return frozenset({"messages"})
+def _describe(exc: BaseException) -> str:
+    text = f"graph run failed: {type(exc).__name__}: {exc}"
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _class_names(exc: BaseException) -> list[str]:
+    return [cls.__name__ for cls in type(exc).__mro__]
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
+        return True
+    return any("Timeout" in name for name in _class_names(exc))
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | httpx.TransportError):
+        return True
+    return any("Connection" in name for name in _class_names(exc))
 
 
 class GraphLLM(llm.LLM[GraphLLMEvent]):
@@ -131,7 +138,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
         Args:
             graph: a compiled graph whose input has a ``messages`` key, compiled with a
                 checkpointer (the thread lives there), or a ``RemoteGraph`` on a LangGraph
-                Agent Server (the server keeps the thread; see ``remote.py``).
+                Agent Server (the server keeps the thread; see ``threads.py``).
             thread_id: the conversation's thread; settable later (``/reset``).
             speaking_nodes: nodes whose AI text is spoken; ``"parent/child"`` names a node
                 inside a subgraph, a bare parent name speaks its whole subgraph. None picks
@@ -164,7 +171,7 @@ class GraphLLM(llm.LLM[GraphLLMEvent]):
             checkpointer = getattr(graph, "checkpointer", None)
             if not isinstance(checkpointer, BaseCheckpointSaver):
                 raise ValueError("GraphLLM needs a graph compiled with a checkpointer")
-            threads, input_keys = CheckpointerThreads(graph, checkpointer), _input_keys(graph)
+            threads, input_keys = CheckpointerThreads(graph, checkpointer), graph_input_keys(graph)
         if "messages" not in input_keys:
             raise ValueError("GraphLLM needs a graph whose input has a 'messages' key")
         check_messages_channel(graph)
@@ -330,7 +337,7 @@ class GraphLLMStream(llm.LLMStream):
         finally:
             owner._last_latency = turn.latency()
 
-    # -- TurnSink --------------------------------------------------------------------------
+    # -- where GraphTurn's output goes -----------------------------------------------------
 
     def text(self, chunk_id: str, text: str) -> None:
         self._event_ch.send_nowait(

@@ -15,7 +15,7 @@ import struct
 from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from agent.local_speech.engines import (
+from agent.local_speech import (
     DEFAULT_ESPEAK_BINARY,
     DEFAULT_ESPEAK_RATE,
     DEFAULT_ESPEAK_VOICE,

@@ -24,7 +24,7 @@ from livekit.agents.utils.audio import AudioBuffer
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-from agent.local_speech.engines import (
+from agent.local_speech import (
     WhisperModelMissing,
     WhisperOptions,
     load_whisper_model,

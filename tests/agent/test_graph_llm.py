@@ -27,9 +27,14 @@ from livekit.agents import (
 from livekit.agents.metrics import LLMMetrics
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
-from agent.graph_llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM
-from agent.graph_llm.events import ToolFinished, ToolStarted
-from agent.graph_llm.speech import graph_llm_node
+from agent.graph_llm import (
+    DEFAULT_APOLOGY,
+    DEFAULT_FILLER,
+    GraphLLM,
+    ToolFinished,
+    ToolStarted,
+    graph_llm_node,
+)
 from tests.agent.graph_fakes import (
     ROUTER_SECRET,
     TOOL_SECRET,

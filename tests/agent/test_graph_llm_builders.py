@@ -27,8 +27,14 @@ from livekit.agents import Agent, AgentSession, APIConnectOptions
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from pydantic import BaseModel
 
-from agent.graph_llm import DEFAULT_FILLER, GraphLLM, node_names, recognise_builder
-from agent.graph_llm.events import ToolFinished, ToolStarted
+from agent.graph_llm import (
+    DEFAULT_FILLER,
+    GraphLLM,
+    ToolFinished,
+    ToolStarted,
+    node_names,
+    recognise_builder,
+)
 from tests.agent.graph_fakes import ScriptedChatModel, spoken, thread_messages, tool_call
 
 with warnings.catch_warnings():

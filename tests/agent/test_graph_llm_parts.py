@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, RemoveMessage, To
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.types import FlushSentinel
 
-from agent.graph_llm.errors import to_api_error
+from agent.graph_llm import to_api_error
 from agent.graph_llm.events import summarize_args
 from agent.graph_llm.interrupts import UNCLEAR, interrupt_question, resume_value, spoken_yes_no
 from agent.graph_llm.speech import (
@@ -20,7 +20,7 @@ from agent.graph_llm.speech import (
     flush_chunk,
     speech_segments,
 )
-from agent.graph_llm.thread import (
+from agent.graph_llm.turn import (
     SpokenSegment,
     conversation_delta,
     heard_corrections,

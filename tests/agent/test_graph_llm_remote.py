@@ -30,8 +30,14 @@ from livekit.agents import (
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agent.brain import build_brain
-from agent.graph_llm import DEFAULT_APOLOGY, DEFAULT_FILLER, GraphLLM, ToolFinished, ToolStarted
-from agent.graph_llm.remote import server_thread_id
+from agent.graph_llm import (
+    DEFAULT_APOLOGY,
+    DEFAULT_FILLER,
+    GraphLLM,
+    ToolFinished,
+    ToolStarted,
+    server_thread_id,
+)
 from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
 from tests.agent._worker_fakes import clear_worker_env

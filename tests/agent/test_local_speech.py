@@ -23,8 +23,7 @@ from livekit.plugins import openai, silero
 from whisper_model import bundled_whisper_model
 
 from agent.__main__ import auto_mode
-from agent.local_speech import local_speech_available
-from agent.local_speech.engines import WhisperOptions, load_whisper_model
+from agent.local_speech import WhisperOptions, load_whisper_model, local_speech_available
 from agent.local_speech.espeak_tts import EspeakTTS
 from agent.local_speech.whisper_stt import WhisperSTT
 from agent.providers import MediaConfig, build_stt, build_tts

@@ -20,7 +20,7 @@ from livekit.agents.tts import TTSError
 from livekit.agents.voice.events import ErrorEvent
 from prometheus_client import CollectorRegistry
 
-from agent.graph_llm.events import ToolFinished
+from agent.graph_llm import ToolFinished
 from agent.metrics import WorkerMetrics
 from agent.server import build_server
 from agent.settings import WorkerSettings

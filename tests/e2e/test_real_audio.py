@@ -32,7 +32,7 @@ from livekit.plugins import silero
 from whisper_model import bundled_whisper_model
 
 from agent.brain import Brain, build_brain
-from agent.local_speech.engines import load_whisper_model
+from agent.local_speech import load_whisper_model
 from agent.local_speech.espeak_tts import EspeakTTS
 from agent.local_speech.whisper_stt import WhisperSTT
 from agent.metadata import DispatchMetadata
