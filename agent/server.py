@@ -30,7 +30,7 @@ from livekit.agents.worker import ServerEnvOption
 from prometheus_client import CollectorRegistry
 
 from agent.brain import build_brain
-from agent.data_channel import channel_for_brain
+from agent.chat.channel import channel_for_brain
 from agent.logging_setup import bind_log_fields
 from agent.metadata import DispatchMetadata, merge_participant_attributes, parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
@@ -110,7 +110,7 @@ def load_vad(settings: WorkerSettings) -> vad.VAD:
 
 
 class ChannelLike(Protocol):
-    """What the entrypoint uses of `agent.data_channel.DataChannel`."""
+    """What the entrypoint uses of `agent.chat.channel.DataChannel`."""
 
     def room_options(self, base: RoomOptions) -> RoomOptions: ...
     async def announce(self) -> None: ...

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
-from agent.commands.settings import DataChannelSettings
+from agent.chat.settings import DataChannelSettings
 from agent.local_speech.engines import (
     WhisperOptions,
     cached_model_path,

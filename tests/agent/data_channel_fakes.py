@@ -27,9 +27,9 @@ from livekit import rtc
 from livekit.agents import Agent, AgentSession
 from livekit.agents.voice.room_io import RoomOptions
 
-from agent.commands.protocol import TOPIC_CHAT, TOPIC_COMMAND, TOPIC_EVENT, TOPIC_REPLY
-from agent.commands.settings import DataChannelConfig
-from agent.data_channel import DataChannel, attach_data_channel
+from agent.chat.channel import DataChannel, attach_data_channel
+from agent.chat.protocol import TOPIC_CHAT, TOPIC_COMMAND, TOPIC_EVENT, TOPIC_REPLY
+from agent.chat.settings import DataChannelConfig
 from agent.graph_llm import GraphLLM
 from tools.documents import DocumentStore, QdrantGateway, QdrantLocation
 from tools.embeddings import HashingEmbedder

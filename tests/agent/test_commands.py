@@ -27,17 +27,17 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from livekit.agents import AgentSession
 
-from agent.commands.access import AccessPolicy, Sender
-from agent.commands.conversation import SessionConversation
-from agent.commands.dispatcher import CommandDispatcher, Drop, DropReason, Reply
-from agent.commands.events import EventPublisher
-from agent.commands.handlers import builtin_commands
-from agent.commands.protocol import EventType, event_envelope
-from agent.commands.rate_limit import RateLimiter
-from agent.commands.registry import CommandRegistry
-from agent.commands.reply_mode import ReplyMode
-from agent.commands.services import CommandServices, PendingConfirmations
-from agent.commands.sources import sources_from_messages
+from agent.chat.access import AccessPolicy, Sender
+from agent.chat.conversation import SessionConversation
+from agent.chat.dispatcher import CommandDispatcher, Drop, DropReason, Reply
+from agent.chat.events import EventPublisher
+from agent.chat.handlers import builtin_commands
+from agent.chat.protocol import EventType, event_envelope
+from agent.chat.rate_limit import RateLimiter
+from agent.chat.registry import CommandRegistry
+from agent.chat.reply_mode import ReplyMode
+from agent.chat.services import CommandServices, PendingConfirmations
+from agent.chat.sources import sources_from_messages
 from tools.pms import DemoPMS, fixed_clock
 from workflows.confirm import confirm
 from workflows.registry import Workflow, WorkflowParam, build_workflow_registry

@@ -10,15 +10,15 @@ from data_channel_fakes import REPLY_SCHEMA, REQUEST_SCHEMA, SCHEMA_DIR
 from jsonschema import ValidationError
 from pydantic import ValidationError as SettingsValidationError
 
-from agent.commands.reply_mode import ReplyMode
-from agent.commands.schema import (
+from agent.chat.reply_mode import ReplyMode
+from agent.chat.schema import (
     SCHEMA_FILES,
     event_schema,
     reply_schema,
     request_schema,
     write_schemas,
 )
-from agent.commands.settings import DataChannelConfig, DataChannelSettings, parse_rate
+from agent.chat.settings import DataChannelConfig, DataChannelSettings, parse_rate
 
 
 def test_committed_schemas_are_what_the_code_generates() -> None:
@@ -27,7 +27,7 @@ def test_committed_schemas_are_what_the_code_generates() -> None:
     )
     for name, schema in generated.items():
         committed = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
-        assert committed == schema, f"schemas/{name} is stale: run python -m agent.commands.schema"
+        assert committed == schema, f"schemas/{name} is stale: run python -m agent.chat.schema"
 
 
 def test_write_schemas_writes_all_three(tmp_path: Path) -> None:

@@ -28,9 +28,9 @@ from langchain_core.messages import AIMessage
 from livekit.agents import AgentSession, llm, stt, tts
 from livekit.agents.voice.events import ErrorEvent
 
-from agent.commands.protocol import TOPIC_CHAT, TOPIC_EVENT
-from agent.commands.settings import DataChannelConfig
-from agent.data_channel import attach_data_channel
+from agent.chat.channel import attach_data_channel
+from agent.chat.protocol import TOPIC_CHAT, TOPIC_EVENT
+from agent.chat.settings import DataChannelConfig
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from livekit.agents import Agent, AgentSession
 from livekit.agents.voice.room_io import RoomOptions
 
 from agent.brain import Brain, build_brain
-from agent.commands.settings import DataChannelConfig
-from agent.data_channel import DataChannel, attach_data_channel
+from agent.chat.channel import DataChannel, attach_data_channel
+from agent.chat.settings import DataChannelConfig
 from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
 from tools.documents import build_document_store

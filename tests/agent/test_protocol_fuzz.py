@@ -25,15 +25,15 @@ from livekit.agents import Agent, AgentSession
 from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 
-from agent.commands.access import Sender
-from agent.commands.conversation import SessionConversation
-from agent.commands.dispatcher import CommandDispatcher, Drop, DropReason, Reply
-from agent.commands.handlers import builtin_commands
-from agent.commands.parsing import MAX_ID_CHARS, is_command_text, unescape_chat
-from agent.commands.protocol import EventType, event_envelope
-from agent.commands.rate_limit import RateLimiter
-from agent.commands.registry import CommandRegistry
-from agent.commands.services import CommandServices
+from agent.chat.access import Sender
+from agent.chat.conversation import SessionConversation
+from agent.chat.dispatcher import CommandDispatcher, Drop, DropReason, Reply
+from agent.chat.handlers import builtin_commands
+from agent.chat.parsing import MAX_ID_CHARS, is_command_text, unescape_chat
+from agent.chat.protocol import EventType, event_envelope
+from agent.chat.rate_limit import RateLimiter
+from agent.chat.registry import CommandRegistry
+from agent.chat.services import CommandServices
 
 # Bounded so a loaded CI core finishes well inside the timeout; raise it locally to dig deeper.
 EXAMPLES = int(os.environ.get("PROTOCOL_FUZZ_EXAMPLES", "2500"))

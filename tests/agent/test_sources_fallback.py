@@ -29,7 +29,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from livekit.agents import AgentSession
 
-from agent.commands.sources import answer_sources, sources_from_messages
+from agent.chat.sources import answer_sources, sources_from_messages
 from workflows.fallback import SOURCES_METADATA_KEY, fallback_sources
 
 WIFI_QUESTION = "What's the Wi-Fi password?"

@@ -21,18 +21,18 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from livekit.agents import AgentSession
 from pydantic import ValidationError
 
-from agent.commands.access import Sender
-from agent.commands.conversation import SessionConversation
-from agent.commands.dispatcher import CommandDispatcher, Reply
-from agent.commands.events import error_event_data, tool_finished_data, tool_started_data
-from agent.commands.handlers import builtin_commands
-from agent.commands.parsing import decode_envelope
-from agent.commands.protocol import EventType, event_envelope
-from agent.commands.rate_limit import RateLimiter
-from agent.commands.registry import ArgumentError, CommandRegistry
-from agent.commands.services import CommandServices
-from agent.commands.sources import sources_from_messages
-from agent.data_channel import _welcome
+from agent.chat.access import Sender
+from agent.chat.channel import _welcome
+from agent.chat.conversation import SessionConversation
+from agent.chat.dispatcher import CommandDispatcher, Reply
+from agent.chat.events import error_event_data, tool_finished_data, tool_started_data
+from agent.chat.handlers import builtin_commands
+from agent.chat.parsing import decode_envelope
+from agent.chat.protocol import EventType, event_envelope
+from agent.chat.rate_limit import RateLimiter
+from agent.chat.registry import ArgumentError, CommandRegistry
+from agent.chat.services import CommandServices
+from agent.chat.sources import sources_from_messages
 from agent.graph_llm.events import ToolFinished, ToolStarted
 from workflows.registry import build_workflow_registry
 

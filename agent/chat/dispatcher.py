@@ -20,23 +20,23 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from agent.commands.access import Sender
-from agent.commands.parsing import (
+from agent.chat.access import Sender
+from agent.chat.parsing import (
     CommandRequest,
     ProtocolError,
     decode_envelope,
     parse_slash,
 )
-from agent.commands.protocol import ErrorCode, error_reply, ok_reply
-from agent.commands.rate_limit import RateLimiter, Verdict
-from agent.commands.registry import (
+from agent.chat.protocol import ErrorCode, error_reply, ok_reply
+from agent.chat.rate_limit import RateLimiter, Verdict
+from agent.chat.registry import (
     ArgumentError,
     CommandContext,
     CommandError,
     CommandRegistry,
     CommandSpec,
 )
-from agent.commands.services import CommandServices
+from agent.chat.services import CommandServices
 
 __all__ = ["CommandDispatcher", "Drop", "DropReason", "Outcome", "Reply"]
 

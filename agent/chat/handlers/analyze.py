@@ -9,10 +9,10 @@ from typing import Any, Literal
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.commands.access import Access
-from agent.commands.handlers.text_args import free_text
-from agent.commands.protocol import ErrorCode
-from agent.commands.registry import CommandContext, CommandError, CommandResult, CommandSpec
+from agent.chat.access import Access
+from agent.chat.handlers.text_args import free_text
+from agent.chat.protocol import ErrorCode
+from agent.chat.registry import CommandContext, CommandError, CommandResult, CommandSpec
 
 __all__ = ["TextAnalysis", "analyze_command", "read_analysis"]
 

@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.pregel.protocol import PregelProtocol
 from livekit.agents import AgentSession
 
-from agent.commands.reply_mode import ReplyMode
+from agent.chat.reply_mode import ReplyMode
 from agent.graph_llm.events import TurnLatency
 from workflows.thread import conversation_thread_id
 

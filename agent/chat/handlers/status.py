@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.commands.access import Access
-from agent.commands.handlers.text_args import no_args
-from agent.commands.registry import CommandContext, CommandResult, CommandSpec
+from agent.chat.access import Access
+from agent.chat.handlers.text_args import no_args
+from agent.chat.registry import CommandContext, CommandResult, CommandSpec
 
 __all__ = ["status_command", "status_text"]
 

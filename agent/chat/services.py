@@ -10,8 +10,8 @@ from typing import Any, Protocol
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from agent.commands.protocol import EventType
-from agent.commands.reply_mode import ReplyMode
+from agent.chat.protocol import EventType
+from agent.chat.reply_mode import ReplyMode
 from workflows.registry import WorkflowRegistry
 
 __all__ = [

@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.commands.access import Access
-from agent.commands.handlers.text_args import one_word
-from agent.commands.protocol import ErrorCode
-from agent.commands.registry import CommandContext, CommandError, CommandResult, CommandSpec
+from agent.chat.access import Access
+from agent.chat.handlers.text_args import one_word
+from agent.chat.protocol import ErrorCode
+from agent.chat.registry import CommandContext, CommandError, CommandResult, CommandSpec
 
 __all__ = ["help_command", "help_text"]
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from agent.commands.access import Access
-from agent.commands.handlers.text_args import one_word
-from agent.commands.protocol import EventType
-from agent.commands.registry import CommandContext, CommandResult, CommandSpec
-from agent.commands.reply_mode import ReplyMode
+from agent.chat.access import Access
+from agent.chat.handlers.text_args import one_word
+from agent.chat.protocol import EventType
+from agent.chat.registry import CommandContext, CommandResult, CommandSpec
+from agent.chat.reply_mode import ReplyMode
 
 __all__ = ["mode_command"]
 

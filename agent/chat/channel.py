@@ -38,19 +38,19 @@ from livekit.agents import AgentSession, llm
 from livekit.agents.voice.events import ConversationItemAddedEvent, ErrorEvent
 from livekit.agents.voice.room_io import RoomOptions, TextInputEvent, TextInputOptions
 
-from agent.commands.access import AccessPolicy, Sender
-from agent.commands.conversation import SessionConversation, ThreadedLLM, provider_label
-from agent.commands.dispatcher import CommandDispatcher, Drop, Outcome
-from agent.commands.events import (
+from agent.chat.access import AccessPolicy, Sender
+from agent.chat.conversation import SessionConversation, ThreadedLLM, provider_label
+from agent.chat.dispatcher import CommandDispatcher, Drop, Outcome
+from agent.chat.events import (
     ERROR_CODES,
     EventPublisher,
     error_event_data,
     tool_finished_data,
     tool_started_data,
 )
-from agent.commands.handlers import builtin_commands
-from agent.commands.parsing import is_command_text, unescape_chat
-from agent.commands.protocol import (
+from agent.chat.handlers import builtin_commands
+from agent.chat.parsing import is_command_text, unescape_chat
+from agent.chat.protocol import (
     PROTOCOL_VERSION,
     TOPIC_CHAT,
     TOPIC_COMMAND,
@@ -58,12 +58,12 @@ from agent.commands.protocol import (
     TOPIC_REPLY,
     EventType,
 )
-from agent.commands.rate_limit import RateLimiter
-from agent.commands.registry import CommandRegistry
-from agent.commands.reply_mode import OutputSwitch
-from agent.commands.services import CommandServices, PendingConfirmations
-from agent.commands.settings import DataChannelConfig
-from agent.commands.sources import answer_sources
+from agent.chat.rate_limit import RateLimiter
+from agent.chat.registry import CommandRegistry
+from agent.chat.reply_mode import OutputSwitch
+from agent.chat.services import CommandServices, PendingConfirmations
+from agent.chat.settings import DataChannelConfig
+from agent.chat.sources import answer_sources
 from agent.graph_llm.events import ToolFinished, ToolStarted
 from workflows.registry import WorkflowRegistry, build_workflow_registry
 

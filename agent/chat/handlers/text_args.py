@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from agent.commands.registry import ArgumentError
+from agent.chat.registry import ArgumentError
 
 __all__ = ["free_text", "key_values", "no_args", "one_word"]
 

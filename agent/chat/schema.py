@@ -1,4 +1,4 @@
-"""JSON Schemas of protocol v1, generated from the code: `python -m agent.commands.schema [DIR]`.
+"""JSON Schemas of protocol v1, generated from the code: `python -m agent.chat.schema [DIR]`.
 
 Writes `command-request.v1.json`, `command-reply.v1.json` and `agent-event.v1.json` (default
 directory: `schemas/`). Argument schemas come from the commands' pydantic models; a test keeps
@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.commands.handlers import builtin_commands
-from agent.commands.parsing import MAX_ID_CHARS
-from agent.commands.protocol import PROTOCOL_VERSION, ErrorCode, EventType
-from agent.commands.reply_mode import ReplyMode
+from agent.chat.handlers import builtin_commands
+from agent.chat.parsing import MAX_ID_CHARS
+from agent.chat.protocol import PROTOCOL_VERSION, ErrorCode, EventType
+from agent.chat.reply_mode import ReplyMode
 
 __all__ = ["SCHEMA_FILES", "event_schema", "reply_schema", "request_schema", "write_schemas"]
 
@@ -347,7 +347,7 @@ def write_schemas(directory: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m agent.commands.schema",
+        prog="python -m agent.chat.schema",
         description="Write the data-channel JSON Schemas (command request, reply, event).",
     )
     parser.add_argument(

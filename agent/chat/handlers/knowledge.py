@@ -10,10 +10,10 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.commands.access import Access
-from agent.commands.handlers.text_args import free_text
-from agent.commands.protocol import ErrorCode
-from agent.commands.registry import CommandContext, CommandError, CommandResult, CommandSpec
+from agent.chat.access import Access
+from agent.chat.handlers.text_args import free_text
+from agent.chat.protocol import ErrorCode
+from agent.chat.registry import CommandContext, CommandError, CommandResult, CommandSpec
 
 __all__ = ["call_tool", "embed_command", "search_command"]
 

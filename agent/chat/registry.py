@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from agent.commands.access import Access, Sender
-from agent.commands.protocol import ErrorCode
+from agent.chat.access import Access, Sender
+from agent.chat.protocol import ErrorCode
 
 if TYPE_CHECKING:
-    from agent.commands.services import CommandServices
+    from agent.chat.services import CommandServices
 
 __all__ = [
     "ArgumentError",

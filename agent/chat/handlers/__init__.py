@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.commands.handlers.analyze import analyze_command
-from agent.commands.handlers.help import help_command
-from agent.commands.handlers.knowledge import embed_command, search_command
-from agent.commands.handlers.mode import mode_command
-from agent.commands.handlers.reset import reset_command
-from agent.commands.handlers.status import status_command
-from agent.commands.handlers.workflow import workflow_command
-from agent.commands.registry import CommandSpec
+from agent.chat.handlers.analyze import analyze_command
+from agent.chat.handlers.help import help_command
+from agent.chat.handlers.knowledge import embed_command, search_command
+from agent.chat.handlers.mode import mode_command
+from agent.chat.handlers.reset import reset_command
+from agent.chat.handlers.status import status_command
+from agent.chat.handlers.workflow import workflow_command
+from agent.chat.registry import CommandSpec
 
 __all__ = ["builtin_commands"]
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.commands.reply_mode import ReplyMode
+from agent.chat.reply_mode import ReplyMode
 
 __all__ = ["DataChannelConfig", "DataChannelSettings", "parse_rate"]
 

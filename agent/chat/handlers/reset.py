@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.commands.access import Access
-from agent.commands.protocol import ErrorCode, EventType
-from agent.commands.registry import (
+from agent.chat.access import Access
+from agent.chat.protocol import ErrorCode, EventType
+from agent.chat.registry import (
     ArgumentError,
     CommandContext,
     CommandError,

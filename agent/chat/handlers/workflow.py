@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.commands.access import Access
-from agent.commands.handlers.text_args import key_values
-from agent.commands.protocol import ErrorCode, EventType
-from agent.commands.registry import (
+from agent.chat.access import Access
+from agent.chat.handlers.text_args import key_values
+from agent.chat.protocol import ErrorCode, EventType
+from agent.chat.registry import (
     ArgumentError,
     CommandContext,
     CommandError,

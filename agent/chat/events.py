@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from agent.commands.protocol import EventType, event_envelope
+from agent.chat.protocol import EventType, event_envelope
 from agent.graph_llm.events import ToolFinished, ToolStarted
 
 __all__ = [

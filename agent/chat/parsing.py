@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
-from agent.commands.protocol import PROTOCOL_VERSION, ErrorCode
+from agent.chat.protocol import PROTOCOL_VERSION, ErrorCode
 
 __all__ = [
     "ENVELOPE_KEYS",
