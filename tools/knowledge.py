@@ -116,6 +116,7 @@ def knowledge_tools(store: DocumentStore, *, k: int = 5) -> list[BaseTool]:
                 "property_id": property_id,
                 "min_score": result.min_score,
                 "hits": [h.to_dict() for h in result.hits],
+                "sources": [h.to_dict() for h in result.hits],  # the artifact contract's list
             }
             if not result.found:
                 return NOTHING_FOUND, artifact

@@ -1,5 +1,6 @@
-"""The command layer of the data channel: typed slash commands and the JSON protocol.
+"""The data channel: typed chat, slash and JSON commands, agent events (see docs/data-channel.md).
 
-Entry point: `agent.chat.dispatcher.CommandDispatcher`; wiring into a room:
-`agent.chat.channel.attach_data_channel`. See docs/data-channel.md.
+`channel` (topics, readers, events) wires a call; `pipeline` runs commands; `conversation`
+takes typed chat into the thread; `protocol` holds the v1 models the schemas are made from;
+`handlers/` has one module per command.
 """

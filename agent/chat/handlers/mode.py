@@ -6,13 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from agent.chat.access import Access
-from agent.chat.handlers.text_args import one_word
-from agent.chat.protocol import EventType
-from agent.chat.registry import CommandContext, CommandResult, CommandSpec
-from agent.chat.reply_mode import ReplyMode
+from agent.chat.pipeline import Access, CommandContext, CommandResult, CommandSpec, one_word
+from agent.chat.protocol import EventType, ReplyMode, ReplyModeData, Wire
 
-__all__ = ["mode_command"]
+__all__ = ["ModeReply", "command"]
 
 _DESCRIPTIONS = {
     ReplyMode.VOICE: "spoken only",
@@ -32,31 +29,36 @@ class ModeArgs(BaseModel):
         return value.strip().lower() if isinstance(value, str) else value
 
 
+class ModeReply(Wire):
+    mode: ReplyMode
+    changed: bool
+
+
 async def _mode(ctx: CommandContext, args: ModeArgs) -> CommandResult:
     conversation = ctx.services.conversation
     if args.mode is None:
         current = conversation.reply_mode
         return CommandResult(
-            data={"mode": current.value, "changed": False},
-            text=f"Typed messages are answered {_DESCRIPTIONS[current]} ({current.value}).",
+            ModeReply(mode=current, changed=False),
+            f"Typed messages are answered {_DESCRIPTIONS[current]} ({current.value}).",
         )
     changed = args.mode != conversation.reply_mode
-    conversation.set_reply_mode(args.mode)
+    conversation.reply_mode = args.mode
     if changed:
-        ctx.services.events.emit(EventType.REPLY_MODE, {"mode": args.mode.value})
+        ctx.services.events.emit(EventType.REPLY_MODE, ReplyModeData(mode=args.mode))
     return CommandResult(
-        data={"mode": args.mode.value, "changed": changed},
-        text=f"Typed messages will be answered {_DESCRIPTIONS[args.mode]} ({args.mode.value}).",
+        ModeReply(mode=args.mode, changed=changed),
+        f"Typed messages will be answered {_DESCRIPTIONS[args.mode]} ({args.mode.value}).",
     )
 
 
-def mode_command() -> CommandSpec[ModeArgs]:
-    return CommandSpec(
-        name="mode",
-        summary="answer typed messages by voice, text or both",
-        usage="/mode [voice|text|both]",
-        access=Access.CALLER,
-        args_model=ModeArgs,
-        handler=_mode,
-        from_text=one_word("mode"),
-    )
+command = CommandSpec(
+    name="mode",
+    summary="answer typed messages by voice, text or both",
+    usage="/mode [voice|text|both]",
+    access=Access.CALLER,
+    args_model=ModeArgs,
+    reply_model=ModeReply,
+    handler=_mode,
+    from_text=one_word("mode"),
+)

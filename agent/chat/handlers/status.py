@@ -2,46 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
-from agent.chat.access import Access
-from agent.chat.handlers.text_args import no_args
-from agent.chat.registry import CommandContext, CommandResult, CommandSpec
+from agent.chat.pipeline import Access, CommandContext, CommandResult, CommandSpec, no_args
+from agent.chat.protocol import ReplyMode, Wire
 
-__all__ = ["status_command", "status_text"]
+__all__ = ["StatusReply", "command", "status_text"]
 
 
 class StatusArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _seconds(value: Any) -> str:
-    return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "—"
+class LatencyData(Wire):
+    time_to_first_token: float | None
+    state_time: float
+    graph_time: float
+    tool_time: float
+    tool_calls: int
+    total_time: float
 
 
-def status_text(status: Mapping[str, Any]) -> str:
-    providers = status.get("providers") or {}
+class StatusReply(Wire):
+    agent_state: str
+    user_state: str
+    conversation_id: str
+    turns: int
+    resets: int
+    reply_mode: ReplyMode
+    awaiting_confirmation: bool
+    providers: dict[str, str]
+    last_turn_latency: LatencyData | None
+    uptime_s: float
+
+
+def _ms(value: float | None) -> str:
+    return f"{value * 1000:.0f} ms" if value is not None else "—"
+
+
+def status_text(status: StatusReply) -> str:
     lines = [
-        f"Agent: {status.get('agent_state', 'unknown')}; caller: "
-        f"{status.get('user_state', 'unknown')}",
-        f"Conversation: {status.get('conversation_id', '—')} ({status.get('turns', 0)} turn(s))",
-        f"Reply mode for typed messages: {status.get('reply_mode', '—')}",
+        f"Agent: {status.agent_state}; caller: {status.user_state}",
+        f"Conversation: {status.conversation_id} ({status.turns} turn(s))",
+        f"Reply mode for typed messages: {status.reply_mode.value}",
     ]
-    if providers:
-        lines.append("Providers: " + ", ".join(f"{k} {v}" for k, v in providers.items()))
-    latency = status.get("last_turn_latency")
-    if isinstance(latency, Mapping):
-        first = _seconds(latency.get("time_to_first_token"))
-        graph = _seconds(latency.get("graph_time"))
-        tools = _seconds(latency.get("tool_time"))
-        total = _seconds(latency.get("total_time"))
-        calls = latency.get("tool_calls", 0)
+    if status.providers:
+        lines.append("Providers: " + ", ".join(f"{k} {v}" for k, v in status.providers.items()))
+    latency = status.last_turn_latency
+    if latency is not None:
         lines.append(
-            f"Last turn: first words {first}, graph {graph}, tools {tools} "
-            f"({calls} call(s)), total {total}"
+            f"Last turn: first words {_ms(latency.time_to_first_token)}, graph "
+            f"{_ms(latency.graph_time)}, tools {_ms(latency.tool_time)} "
+            f"({latency.tool_calls} call(s)), total {_ms(latency.total_time)}"
         )
     else:
         lines.append("Last turn: none yet")
@@ -49,17 +61,17 @@ def status_text(status: Mapping[str, Any]) -> str:
 
 
 async def _status(ctx: CommandContext, args: StatusArgs) -> CommandResult:
-    status = ctx.services.conversation.status()
-    return CommandResult(data=status, text=status_text(status))
+    status = StatusReply.model_validate(ctx.services.conversation.status())
+    return CommandResult(status, status_text(status))
 
 
-def status_command() -> CommandSpec[StatusArgs]:
-    return CommandSpec(
-        name="status",
-        summary="agent state, conversation id, turns, providers, last turn's latency",
-        usage="/status",
-        access=Access.STAFF,
-        args_model=StatusArgs,
-        handler=_status,
-        from_text=no_args,
-    )
+command = CommandSpec(
+    name="status",
+    summary="agent state, conversation id, turns, providers, last turn's latency",
+    usage="/status",
+    access=Access.STAFF,
+    args_model=StatusArgs,
+    reply_model=StatusReply,
+    handler=_status,
+    from_text=no_args,
+)

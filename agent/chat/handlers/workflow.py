@@ -6,21 +6,20 @@ sender answers with `/workflow <name> answer=<text>`.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.chat.access import Access
-from agent.chat.handlers.text_args import key_values
-from agent.chat.protocol import ErrorCode, EventType
-from agent.chat.registry import (
+from agent.chat.pipeline import (
+    Access,
     ArgumentError,
     CommandContext,
     CommandError,
     CommandResult,
     CommandSpec,
+    key_values,
 )
+from agent.chat.protocol import ErrorCode, EventType, Wire, WorkflowProgressData
 from workflows.registry import (
     Workflow,
     WorkflowError,
@@ -29,7 +28,7 @@ from workflows.registry import (
     WorkflowRegistry,
 )
 
-__all__ = ["workflow_command"]
+__all__ = ["WorkflowReply", "command"]
 
 ParamValue = str | int | float | bool
 
@@ -40,6 +39,34 @@ class WorkflowArgs(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     params: dict[str, ParamValue] = Field(default_factory=dict, max_length=20)
     answer: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class WorkflowParamInfo(Wire):
+    name: str
+    description: str
+    required: bool
+
+
+class WorkflowInfo(Wire):
+    name: str
+    description: str
+    side_effecting: bool
+    params: list[WorkflowParamInfo]
+
+
+class WorkflowList(Wire):
+    workflows: list[WorkflowInfo]
+
+
+class WorkflowRun(Wire):
+    run_id: str
+    workflow: str
+    status: Literal["finished", "waiting"]
+    text: str
+    result: dict[str, Any]
+
+
+WorkflowReply = WorkflowList | WorkflowRun
 
 
 def _from_text(text: str) -> dict[str, Any]:
@@ -72,84 +99,82 @@ def _may_run(ctx: CommandContext, workflow: Workflow) -> bool:
 def _listing(ctx: CommandContext, registry: WorkflowRegistry) -> CommandResult:
     usable = [w for w in registry.all() if _may_run(ctx, w)]
     if not usable:
-        return CommandResult(data={"workflows": []}, text="No workflows are available.")
+        return CommandResult(WorkflowList(workflows=[]), "No workflows are available.")
     lines = ["Workflows (run with /workflow <name> key=value ...):"]
     for workflow in usable:
         params = " ".join(f"{p.name}=…" if p.required else f"[{p.name}=…]" for p in workflow.params)
         lines.append(f"{workflow.name} {params}".rstrip() + f" — {workflow.description}")
-    return CommandResult(data={"workflows": [w.describe() for w in usable]}, text="\n".join(lines))
+    listing = WorkflowList.model_validate({"workflows": [w.describe() for w in usable]})
+    return CommandResult(listing, "\n".join(lines))
 
 
-def workflow_command(*, timeout_s: float) -> CommandSpec[WorkflowArgs]:
-    running = asyncio.Lock()
+async def _workflow(ctx: CommandContext, args: WorkflowArgs) -> CommandResult:
+    registry = ctx.services.workflows
+    if registry is None or not registry.names():
+        raise CommandError(ErrorCode.UNAVAILABLE, "no workflows are configured")
+    if args.name is None:
+        if args.params or args.answer is not None:
+            raise ArgumentError("name the workflow to run")
+        return _listing(ctx, registry)
+    workflow = registry.get(args.name)
+    if workflow is None:
+        names = ", ".join(w.name for w in registry.all() if _may_run(ctx, w))
+        raise ArgumentError(f"unknown workflow {args.name[:64]!r}; available: {names}")
+    if not _may_run(ctx, workflow):
+        raise CommandError(
+            ErrorCode.FORBIDDEN, f"{workflow.name} records changes, so it is for staff only"
+        )
+    running = ctx.services.workflow_running
+    if running.locked():
+        raise CommandError(ErrorCode.BUSY, "a workflow is already running; try again soon")
 
-    async def handle(ctx: CommandContext, args: WorkflowArgs) -> CommandResult:
-        registry = ctx.services.workflows
-        if registry is None or not registry.names():
-            raise CommandError(ErrorCode.UNAVAILABLE, "no workflows are configured")
-        if args.name is None:
-            if args.params or args.answer is not None:
-                raise ArgumentError("name the workflow to run")
-            return _listing(ctx, registry)
-        workflow = registry.get(args.name)
-        if workflow is None:
-            names = ", ".join(w.name for w in registry.all() if _may_run(ctx, w))
-            raise ArgumentError(f"unknown workflow {args.name[:64]!r}; available: {names}")
-        if not _may_run(ctx, workflow):
-            raise CommandError(
-                ErrorCode.FORBIDDEN, f"{workflow.name} records changes, so it is for staff only"
-            )
-        if running.locked():
-            raise CommandError(ErrorCode.BUSY, "a workflow is already running; try again soon")
-
-        def progress(event: WorkflowProgress) -> None:
-            ctx.services.events.emit(
-                EventType.WORKFLOW_PROGRESS,
-                {
-                    "run_id": event.run_id,
-                    "workflow": event.workflow,
-                    "status": event.status,
-                    "step": event.step,
-                    "message": event.message,
-                    "request_id": ctx.request_id,
-                },
-            )
-
-        async with running:
-            try:
-                outcome = await registry.run(
-                    workflow.name,
-                    {key: _param_text(value) for key, value in args.params.items()},
-                    thread_id=ctx.services.conversation.thread_id,
-                    context=await ctx.services.conversation.facts(),
-                    on_progress=progress,
-                    resume=args.answer,
-                )
-            except WorkflowError as exc:
-                raise ArgumentError(str(exc)) from None
-            except WorkflowFailed as exc:
-                raise CommandError(ErrorCode.COMMAND_FAILED, str(exc)) from None
-        text = outcome.text
-        if outcome.status == "waiting":
-            text += f"\nAnswer with /workflow {workflow.name} answer=<your answer>"
-        return CommandResult(
-            data={
-                "run_id": outcome.run_id,
-                "workflow": outcome.workflow,
-                "status": outcome.status,
-                "text": outcome.text,
-                "result": outcome.data,
-            },
-            text=text,
+    def progress(event: WorkflowProgress) -> None:
+        ctx.services.events.emit(
+            EventType.WORKFLOW_PROGRESS,
+            WorkflowProgressData(
+                run_id=event.run_id,
+                workflow=event.workflow,
+                status=event.status,
+                step=event.step,
+                message=event.message,
+                request_id=ctx.request_id,
+            ),
         )
 
-    return CommandSpec(
-        name="workflow",
-        summary="list the workflows, or run one and get its progress and result",
-        usage="/workflow [name] [key=value ...]",
-        access=Access.CALLER,
-        args_model=WorkflowArgs,
-        handler=handle,
-        from_text=_from_text,
-        timeout_s=timeout_s,
+    async with running:
+        try:
+            outcome = await registry.run(
+                workflow.name,
+                {key: _param_text(value) for key, value in args.params.items()},
+                thread_id=ctx.services.conversation.thread_id,
+                context=await ctx.services.conversation.facts(),
+                on_progress=progress,
+                resume=args.answer,
+            )
+        except WorkflowError as exc:
+            raise ArgumentError(str(exc)) from None
+        except WorkflowFailed as exc:
+            raise CommandError(ErrorCode.COMMAND_FAILED, str(exc)) from None
+    text = outcome.text
+    if outcome.status == "waiting":
+        text += f"\nAnswer with /workflow {workflow.name} answer=<your answer>"
+    run = WorkflowRun(
+        run_id=outcome.run_id,
+        workflow=outcome.workflow,
+        status=outcome.status,
+        text=outcome.text,
+        result=outcome.data,
     )
+    return CommandResult(run, text)
+
+
+command = CommandSpec(
+    name="workflow",
+    summary="list the workflows, or run one and get its progress and result",
+    usage="/workflow [name] [key=value ...]",
+    access=Access.CALLER,
+    args_model=WorkflowArgs,
+    reply_model=WorkflowReply,
+    handler=_workflow,
+    from_text=_from_text,
+)
