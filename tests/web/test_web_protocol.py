@@ -233,7 +233,7 @@ def test_the_pages_command_envelopes_are_what_the_agent_reads(web_project: Path)
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    registry = builtin_commands(workflow_timeout_s=10)
+    registry = {spec.name: spec for spec in builtin_commands(workflow_timeout_s=10)}
 
     for item in json.loads(result.stdout):
         name, _, rest = item["line"].strip()[1:].partition(" ")
