@@ -375,11 +375,7 @@ class DataChannel:
         except rtc.StreamError as exc:
             logger.info("dropped an aborted command stream from %s: %s", identity, exc)
             return
-        payload = b"".join(chunks)
-        if isinstance(reader, rtc.TextStreamReader):
-            await self._command(payload.decode("utf-8", "surrogatepass"), identity)
-        else:
-            await self._command(payload, identity)
+        await self._command(b"".join(chunks), identity)
 
     async def _command(self, payload: bytes | str, identity: str) -> None:
         outcome = await self.pipeline.handle_envelope(payload, self._sender(identity))
