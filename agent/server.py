@@ -30,7 +30,7 @@ from livekit.agents.worker import ServerEnvOption
 from prometheus_client import CollectorRegistry
 
 from agent.brain import Brain, build_brain
-from agent.data_channel import channel_for_brain
+from agent.chat.channel import channel_for_brain
 from agent.logging_setup import bind_log_fields
 from agent.metadata import merge_participant_attributes, parse_dispatch_metadata
 from agent.metrics import WorkerMetrics

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,7 +28,8 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
-from agent.commands.settings import DataChannelSettings
+from agent.chat.channel import DataChannelConfig
+from agent.chat.protocol import ReplyMode
 from agent.local_speech import (
     WhisperOptions,
     cached_model_path,
@@ -57,11 +59,25 @@ _PROVIDER_KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "openai": "OPENAI_API_KEY"}
 _URL_SCHEMES = ("ws://", "wss://", "http://", "https://")
 
 
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
+
+
+def parse_rate(value: str) -> tuple[int, float]:
+    """`"10/10s"` → (10, 10.0): that many messages per that many seconds."""
+    match = _RATE.match(value)
+    if match is None:
+        raise ValueError("expected COUNT/SECONDS, e.g. 10/10s")
+    count, seconds = int(match.group(1)), float(match.group(2))
+    if count < 1 or seconds <= 0:
+        raise ValueError("expected a count of at least 1 per a positive number of seconds")
+    return count, seconds
+
+
 class SettingsError(Exception):
     """A configuration problem, phrased as one line fit for a terminal or a log."""
 
 
-class WorkerSettings(ToolsSettings, DataChannelSettings):
+class WorkerSettings(ToolsSettings):
     """Everything the voice worker reads from its environment (plus the tools' settings)."""
 
     model_config = SettingsConfigDict(
@@ -80,6 +96,18 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
     worker_port: int | None = Field(default=None, ge=0, le=65535, alias="WORKER_PORT")
     drain_timeout_s: int = Field(default=1800, ge=0, alias="DRAIN_TIMEOUT_S")
     caller_wait_timeout_s: float = Field(default=60.0, gt=0, alias="CALLER_WAIT_TIMEOUT_S")
+
+    # Data channel: typed chat, commands, events (docs/data-channel.md)
+    text_reply_mode: ReplyMode = Field(default=ReplyMode.BOTH, alias="TEXT_REPLY_MODE")
+    command_rate_limit: str = Field(default="10/10s", alias="COMMAND_RATE_LIMIT")
+    command_max_bytes: int = Field(
+        default=16 * 1024, ge=256, le=1024 * 1024, alias="COMMAND_MAX_BYTES"
+    )
+    chat_max_chars: int = Field(default=4000, ge=1, le=100_000, alias="CHAT_MAX_CHARS")
+    command_timeout_s: float = Field(default=30.0, gt=0, le=600, alias="COMMAND_TIMEOUT_S")
+    workflow_timeout_s: float = Field(default=120.0, gt=0, le=3600, alias="WORKFLOW_TIMEOUT_S")
+    staff_role_attribute: str = Field(default="role", min_length=1, alias="STAFF_ROLE_ATTRIBUTE")
+    staff_roles: str = Field(default="staff", min_length=1, alias="STAFF_ROLES")
 
     # Speech to text; a comma-separated list builds a fallback chain in that order
     stt_provider: str = Field(default="auto", alias="STT_PROVIDER")
@@ -271,11 +299,36 @@ class WorkerSettings(ToolsSettings, DataChannelSettings):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/") if value is not None else None
 
+    @field_validator("text_reply_mode", mode="before")
+    @classmethod
+    def _lower_mode(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("command_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value.strip()
+
     @model_validator(mode="after")
     def _check_endpointing(self) -> WorkerSettings:
         if self.max_endpointing_delay < self.min_endpointing_delay:
             raise ValueError("MAX_ENDPOINTING_DELAY must be at least MIN_ENDPOINTING_DELAY")
         return self
+
+    def data_channel_config(self) -> DataChannelConfig:
+        limit, window = parse_rate(self.command_rate_limit)
+        return DataChannelConfig(
+            reply_mode=self.text_reply_mode,
+            rate_limit=limit,
+            rate_window_s=window,
+            max_command_bytes=self.command_max_bytes,
+            max_chat_chars=self.chat_max_chars,
+            command_timeout_s=self.command_timeout_s,
+            workflow_timeout_s=self.workflow_timeout_s,
+            staff_role_attribute=self.staff_role_attribute,
+            staff_roles=tuple(r.strip() for r in self.staff_roles.split(",") if r.strip()),
+        )
 
     @property
     def resolved_llm_api_key(self) -> SecretStr | None:

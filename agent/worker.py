@@ -51,7 +51,7 @@ class ModelFiles(Plugin):
     def download_files(self) -> None:
         from tools.embeddings import download_models
 
-        fetched = download_models(self._settings)
+        fetched = download_models(self._settings.embedding_config())
         logger.info("embedding models ready: %s", ", ".join(fetched) if fetched else "none needed")
 
 

@@ -27,9 +27,8 @@ from livekit import rtc
 from livekit.agents import Agent, AgentSession
 from livekit.agents.voice.room_io import RoomOptions
 
-from agent.commands.protocol import TOPIC_CHAT, TOPIC_COMMAND, TOPIC_EVENT, TOPIC_REPLY
-from agent.commands.settings import DataChannelConfig
-from agent.data_channel import DataChannel, attach_data_channel
+from agent.chat.channel import DataChannel, DataChannelConfig, attach_data_channel
+from agent.chat.protocol import TOPIC_CHAT, TOPIC_COMMAND, TOPIC_EVENT, TOPIC_REPLY
 from agent.graph_llm import GraphLLM
 from tools.documents import DocumentStore, QdrantGateway, QdrantLocation
 from tools.embeddings import HashingEmbedder
@@ -448,7 +447,9 @@ async def start_call(
     channel = attach_data_channel(
         session,
         room,  # type: ignore[arg-type]
-        brain=brain,
+        graph_llm=brain.llm,
+        graph=brain.graph,
+        tools=brain.tools,
         caller_identity=CALLER,
         config=config or DataChannelConfig(),
         chat_model=model,

@@ -22,22 +22,26 @@ from data_channel_fakes import (
     store_tools,
 )
 from graph_fakes import ScriptedChatModel
-from langchain_core.messages import HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from livekit.agents import AgentSession
 
-from agent.commands.access import AccessPolicy, Sender
-from agent.commands.conversation import SessionConversation
-from agent.commands.dispatcher import CommandDispatcher, Drop, DropReason, Reply
-from agent.commands.events import EventPublisher
-from agent.commands.handlers import builtin_commands
-from agent.commands.protocol import EventType, event_envelope
-from agent.commands.rate_limit import RateLimiter
-from agent.commands.registry import CommandRegistry
-from agent.commands.reply_mode import ReplyMode
-from agent.commands.services import CommandServices, PendingConfirmations
-from agent.commands.sources import sources_from_messages
+from agent.chat.channel import EventPublisher
+from agent.chat.conversation import Conversation, TurnSources
+from agent.chat.handlers import builtin_commands
+from agent.chat.pipeline import (
+    AccessPolicy,
+    CommandPipeline,
+    CommandServices,
+    Drop,
+    DropReason,
+    PendingConfirmations,
+    RateLimiter,
+    Reply,
+    Sender,
+)
+from agent.chat.protocol import EventType, ReplyMode, ReplyModeData, Wire, event_envelope
+from agent.graph_llm.events import ToolFinished
 from tools.pms import DemoPMS, fixed_clock
 from workflows.confirm import confirm
 from workflows.registry import Workflow, WorkflowParam, build_workflow_registry
@@ -59,8 +63,8 @@ class FakeClock:
 class RecordingEvents:
     events: list[dict[str, Any]] = field(default_factory=list)
 
-    def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
-        self.events.append(dict(check_event(event_envelope(event_type, data))))
+    def emit(self, event_type: EventType, data: Wire) -> None:
+        self.events.append(dict(check_event(event_envelope(event_type, data).model_dump())))
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e["data"] for e in self.events if e["type"] == kind]
@@ -106,9 +110,9 @@ def late_checkout_workflow(requests: list[str]) -> Workflow:
 
 @dataclass
 class Layer:
-    dispatcher: CommandDispatcher
+    dispatcher: CommandPipeline
     events: RecordingEvents
-    conversation: SessionConversation
+    conversation: Conversation
     brain: SmallBrain
     clock: FakeClock
     requests: list[str]
@@ -152,8 +156,13 @@ async def build_layer(
     requests: list[str] = []
     events = RecordingEvents()
     session: AgentSession[Any] = AgentSession(llm=brain.llm)
-    conversation = SessionConversation(
-        session, brain.llm, graph=brain.graph, extra_providers={"embeddings": "hashing"}
+    limiter = RateLimiter(limit=limit, window_s=10, clock=clock)
+    conversation = Conversation(
+        session,
+        brain.llm,
+        graph=brain.graph,
+        limiter=limiter,
+        extra_providers={"embeddings": "hashing"},
     )
     workflows = build_workflow_registry(
         store=store, model=None, pms=pms, extra=[late_checkout_workflow(requests)]
@@ -161,15 +170,15 @@ async def build_layer(
     services = CommandServices(
         conversation=conversation,
         events=events,
-        tools={t.name: t for t in tools},
+        tools=tools,
         chat_model=chat_model,
         workflows=workflows,
         confirmations=PendingConfirmations(window_s=60, clock=clock),
     )
-    dispatcher = CommandDispatcher(
-        CommandRegistry.of(builtin_commands(workflow_timeout_s=timeout_s)),
+    dispatcher = CommandPipeline(
+        (builtin_commands(workflow_timeout_s=timeout_s)),
         services,
-        limiter=RateLimiter(limit=limit, window_s=10, clock=clock),
+        limiter=limiter,
         timeout_s=timeout_s,
     )
     return Layer(dispatcher, events, conversation, brain, clock, requests)
@@ -606,18 +615,20 @@ async def test_a_failing_command_is_an_internal_error_and_the_layer_carries_on(
 
 async def test_typed_messages_are_screened_for_size_rate_and_emptiness(tmp_path: Path) -> None:
     layer = await build_layer(tmp_path, with_store=False, limit=2)
-    screen = layer.dispatcher.screen_chat_message
-    assert screen("hello", CALLER, request_id="c1", max_chars=10) is None
-    too_long = screen("x" * 11, CALLER, request_id="c2", max_chars=10)
+    screen = layer.conversation.screen
+    layer.conversation.max_chat_chars = 10
+    assert screen("hello", CALLER, request_id="c1") is None
+    too_long = screen("x" * 11, CALLER, request_id="c2")
     assert isinstance(too_long, Reply) and too_long.chat_text
     assert check_reply(too_long.envelope)["error"]["code"] == "message_too_large"
     assert "limit is 10" in too_long.chat_text
-    limited = screen("hello", CALLER, request_id="c3", max_chars=10)
+    limited = screen("hello", CALLER, request_id="c3")
     assert isinstance(limited, Reply)
     assert check_reply(limited.envelope)["error"]["code"] == "rate_limited"
-    assert screen("   ", CALLER, request_id="c4", max_chars=10) == Drop(DropReason.EMPTY)
+    assert screen("   ", CALLER, request_id="c4") == Drop(DropReason.EMPTY)
     layer.clock.now += 11
-    assert screen("hello again", CALLER, request_id="c5", max_chars=20) is None
+    layer.conversation.max_chat_chars = 20
+    assert screen("hello again", CALLER, request_id="c5") is None
 
 
 async def test_events_are_sent_in_order_and_a_stalled_channel_drops_new_ones() -> None:
@@ -630,7 +641,9 @@ async def test_events_are_sent_in_order_and_a_stalled_channel_drops_new_ones() -
 
     publisher = EventPublisher(send, max_queue=3)
     for index in range(5):
-        publisher.emit(EventType.REPLY_MODE, {"mode": ["voice", "text", "both"][index % 3]})
+        publisher.emit(
+            EventType.REPLY_MODE, ReplyModeData(mode=["voice", "text", "both"][index % 3])
+        )
     gate.set()
     await publisher.flush()
     assert [json.loads(p)["data"]["mode"] for p in sent] == ["voice", "text", "both"]
@@ -647,39 +660,37 @@ async def test_chat_commands_tolerate_case_and_any_whitespace(layer: Layer) -> N
         assert reply["data"]["results"][0]["source"].endswith("wifi.md")
 
 
-def test_sources_come_from_the_last_turn_only_best_first_without_duplicates() -> None:
-    def hits(*items: tuple[str, int, float]) -> dict[str, Any]:
+def finished(name: str, artifact: Any) -> ToolFinished:
+    return ToolFinished(name, "call", "", "thread", 0.01, True, artifact=artifact)
+
+
+def test_sources_come_from_the_turns_tool_results_best_first_without_duplicates() -> None:
+    def cited(*items: tuple[str, int, float]) -> dict[str, Any]:
         return {
             "sources": [
                 {"source": s, "chunk": c, "score": x, "text": "t " * 200} for s, c, x in items
             ]
         }
 
-    thread = [
-        HumanMessage("old question"),
-        ToolMessage(
-            "...", tool_call_id="a", name="search_documents", artifact=hits(("old.md", 0, 0.9))
-        ),
-        HumanMessage("new question"),
-        ToolMessage(
-            "...",
-            tool_call_id="b",
-            name="search_documents",
-            artifact=hits(("a.md", 0, 0.3), ("b.md", 1, 0.5), ("a.md", 0, 0.4)),
-        ),
-        ToolMessage(
-            "...",
-            tool_call_id="c",
-            name="answer_from_documents",
-            artifact={"sources": [{"source": "c.md", "chunk": 2, "score": 0.2, "title": "C"}]},
-        ),
-        ToolMessage("...", tool_call_id="d", name="get_property_info", artifact={"property": {}}),
-    ]
-    sources = sources_from_messages(thread)
-    assert [(s["source"], s["chunk"], s["score"]) for s in sources] == [
+    turn = TurnSources()
+    turn.add(finished("search_documents", cited(("old.md", 0, 0.9))))
+    assert [s.source for s in turn.take()] == ["old.md"]  # an answer took the previous turn's
+    turn.add(
+        finished("search_documents", cited(("a.md", 0, 0.3), ("b.md", 1, 0.5), ("a.md", 0, 0.4)))
+    )
+    turn.add(
+        finished(
+            "answer_from_documents",
+            {"sources": [{"source": "c.md", "chunk": 2, "score": 0.2, "title": "C"}]},
+        )
+    )
+    turn.add(finished("get_property_info", {"property": {}}))
+    sources = turn.take()
+    assert [(s.source, s.chunk, s.score) for s in sources] == [
         ("b.md", 1, 0.5),
         ("a.md", 0, 0.4),
         ("c.md", 2, 0.2),
     ]
-    assert len(sources[0]["preview"]) <= 160
-    assert sources[2]["tool"] == "answer_from_documents"
+    assert len(sources[0].preview) <= 160
+    assert sources[2].tool == "answer_from_documents"
+    assert turn.take() == []

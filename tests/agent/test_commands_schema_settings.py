@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,24 +9,18 @@ from data_channel_fakes import REPLY_SCHEMA, REQUEST_SCHEMA, SCHEMA_DIR
 from jsonschema import ValidationError
 from pydantic import ValidationError as SettingsValidationError
 
-from agent.commands.reply_mode import ReplyMode
-from agent.commands.schema import (
-    SCHEMA_FILES,
-    event_schema,
-    reply_schema,
-    request_schema,
-    write_schemas,
-)
-from agent.commands.settings import DataChannelConfig, DataChannelSettings, parse_rate
+from agent.chat.channel import DataChannelConfig
+from agent.chat.handlers import COMMANDS
+from agent.chat.protocol import SCHEMA_FILES, ReplyMode, schema_text, schemas, write_schemas
+from agent.settings import WorkerSettings, parse_rate
 
 
 def test_committed_schemas_are_what_the_code_generates() -> None:
-    generated = dict(
-        zip(SCHEMA_FILES, (request_schema(), reply_schema(), event_schema()), strict=True)
-    )
-    for name, schema in generated.items():
-        committed = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
-        assert committed == schema, f"schemas/{name} is stale: run python -m agent.commands.schema"
+    for name, schema in schemas(COMMANDS).items():
+        committed = (SCHEMA_DIR / name).read_text(encoding="utf-8")
+        assert committed == schema_text(schema), (
+            f"schemas/{name} differs from the models: run python -m agent.chat.protocol"
+        )
 
 
 def test_write_schemas_writes_all_three(tmp_path: Path) -> None:
@@ -104,11 +97,11 @@ def test_rates_are_count_per_seconds() -> None:
 def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("TEXT_REPLY_MODE", "COMMAND_RATE_LIMIT", "STAFF_ROLES", "COMMAND_MAX_BYTES"):
         monkeypatch.delenv(name, raising=False)
-    assert DataChannelConfig.from_settings(DataChannelSettings()) == DataChannelConfig()
+    assert WorkerSettings(_env_file=None).data_channel_config() == DataChannelConfig()
     monkeypatch.setenv("TEXT_REPLY_MODE", "Voice")
     monkeypatch.setenv("COMMAND_RATE_LIMIT", "5/30s")
     monkeypatch.setenv("STAFF_ROLES", "staff, manager ,")
-    config = DataChannelConfig.from_settings(DataChannelSettings())
+    config = WorkerSettings(_env_file=None).data_channel_config()
     assert config.reply_mode is ReplyMode.VOICE
     assert (config.rate_limit, config.rate_window_s) == (5, 30.0)
     assert config.staff_roles == ("staff", "manager")
@@ -123,5 +116,5 @@ def test_bad_settings_name_the_variable(
 ) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsValidationError) as raised:
-        DataChannelSettings()
+        WorkerSettings(_env_file=None)
     assert name in str(raised.value)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,8 @@ from langchain_core.messages import AIMessage
 from livekit.agents import AgentSession, llm, stt, tts
 from livekit.agents.voice.events import ErrorEvent
 
-from agent.commands.protocol import TOPIC_CHAT, TOPIC_EVENT
-from agent.commands.settings import DataChannelConfig
-from agent.data_channel import attach_data_channel
+from agent.chat.channel import DataChannelConfig, attach_data_channel
+from agent.chat.protocol import TOPIC_CHAT, TOPIC_EVENT
 
 
 @pytest.fixture
@@ -419,6 +417,12 @@ async def test_attaching_to_a_plain_llm_is_refused_with_a_clear_error(call: Call
         def chat(self, **_: Any) -> Any:
             raise NotImplementedError
 
-    brain = replace(call.brain, llm=PlainLLM())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="needs a GraphLLM"):
-        attach_data_channel(AgentSession(), call.room, brain=brain, caller_identity=CALLER)  # type: ignore[arg-type]
+        attach_data_channel(
+            AgentSession(),
+            call.room,  # type: ignore[arg-type]
+            graph_llm=PlainLLM(),  # type: ignore[arg-type]
+            graph=call.brain.graph,
+            tools=call.brain.tools,
+            caller_identity=CALLER,
+        )

@@ -16,8 +16,7 @@ from livekit.agents import Agent, AgentSession
 from livekit.agents.voice.room_io import RoomOptions
 
 from agent.brain import Brain, build_brain
-from agent.commands.settings import DataChannelConfig
-from agent.data_channel import DataChannel, attach_data_channel
+from agent.chat.channel import DataChannel, DataChannelConfig, attach_data_channel
 from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
 from tools.documents import build_document_store
@@ -58,7 +57,9 @@ async def wired(
         channel = attach_data_channel(
             session,
             room,  # type: ignore[arg-type]
-            brain=brain,
+            graph_llm=brain.llm,
+            graph=brain.graph,
+            tools=brain.tools,
             caller_identity=CALLER,
             config=DataChannelConfig(),
             chat_model=brain.chat_model,

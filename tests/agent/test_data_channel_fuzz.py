@@ -15,8 +15,8 @@ from data_channel_fakes import CALLER, Call, FakeParticipant, eventually, start_
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.commands.parsing import is_command_text
-from agent.commands.settings import DataChannelConfig
+from agent.chat.channel import DataChannelConfig
+from agent.chat.pipeline import is_command_text
 
 EXAMPLES = 400
 SENDERS = (CALLER, "desk-1", "visitor", "agent-1")

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the command layer: 10,000+ generated payloads.
+"""Property-based fuzzing of the command layer: hundreds of generated payloads (more locally).
 
 Random bytes, broken UTF-8, huge strings, deeply nested JSON, wrong types, unknown commands,
 unknown versions, and chat lines with odd unicode go through the same entry points the room
@@ -25,18 +25,23 @@ from livekit.agents import Agent, AgentSession
 from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 
-from agent.commands.access import Sender
-from agent.commands.conversation import SessionConversation
-from agent.commands.dispatcher import CommandDispatcher, Drop, DropReason, Reply
-from agent.commands.handlers import builtin_commands
-from agent.commands.parsing import MAX_ID_CHARS, is_command_text, unescape_chat
-from agent.commands.protocol import EventType, event_envelope
-from agent.commands.rate_limit import RateLimiter
-from agent.commands.registry import CommandRegistry
-from agent.commands.services import CommandServices
+from agent.chat.conversation import Conversation
+from agent.chat.handlers import builtin_commands
+from agent.chat.pipeline import (
+    CommandPipeline,
+    CommandServices,
+    Drop,
+    DropReason,
+    RateLimiter,
+    Reply,
+    Sender,
+    is_command_text,
+    unescape_chat,
+)
+from agent.chat.protocol import MAX_ID_CHARS, EventType, Wire, event_envelope
 
 # Bounded so a loaded CI core finishes well inside the timeout; raise it locally to dig deeper.
-EXAMPLES = int(os.environ.get("PROTOCOL_FUZZ_EXAMPLES", "2500"))
+EXAMPLES = int(os.environ.get("PROTOCOL_FUZZ_EXAMPLES", "800"))
 MAX_BYTES = 16 * 1024
 MAX_CHAT_CHARS = 4000
 COMMANDS = ["help", "search", "embed", "analyze", "workflow", "status", "reset", "mode"]
@@ -204,8 +209,8 @@ payloads = st.one_of(envelope_payloads, chat_payloads)
 class Recorder:
     events: list[dict[str, Any]] = field(default_factory=list)
 
-    def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
-        self.events.append(dict(check_event(event_envelope(event_type, data))))
+    def emit(self, event_type: EventType, data: Wire) -> None:
+        self.events.append(dict(check_event(event_envelope(event_type, data).model_dump())))
 
 
 @dataclass
@@ -267,13 +272,16 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     brain = small_brain(model=None, tools=[])
     session: AgentSession[Any] = AgentSession(llm=brain.llm)
     runner.run(session.start(agent=Agent(instructions="You are the concierge.")))
-    conversation = SessionConversation(session, brain.llm, graph=brain.graph)
+    limiter = RateLimiter(limit=10**9, window_s=1.0)
+    conversation = Conversation(
+        session, brain.llm, graph=brain.graph, limiter=limiter, max_chat_chars=MAX_CHAT_CHARS
+    )
     recorder = Recorder()
     services = CommandServices(conversation=conversation, events=recorder)
-    dispatcher = CommandDispatcher(
-        CommandRegistry.of(builtin_commands()),
+    dispatcher = CommandPipeline(
+        (builtin_commands()),
         services,
-        limiter=RateLimiter(limit=10**9, window_s=1.0),
+        limiter=limiter,
         max_bytes=MAX_BYTES,
         timeout_s=5.0,
     )
@@ -289,11 +297,10 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
             if is_command_text(text):
                 outcome = await dispatcher.handle_chat_command(text, sender, request_id="chat-f")
             else:
-                outcome = dispatcher.screen_chat_message(
+                outcome = conversation.screen(
                     unescape_chat(text).strip(),
                     sender,
                     request_id="chat-f",
-                    max_chars=MAX_CHAT_CHARS,
                 )
                 if outcome is None:
                     tally.to_conversation += 1

@@ -123,7 +123,7 @@ def test_searching_an_empty_store_says_to_ingest_first(
 
 def test_the_schema_writer_answers_help_without_writing(workdir: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "agent.commands.schema", "--help"],
+        [sys.executable, "-m", "agent.chat.protocol", "--help"],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         cwd=workdir,
         capture_output=True,

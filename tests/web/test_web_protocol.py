@@ -17,22 +17,32 @@ from typing import Any
 import pytest
 from data_channel_fakes import check_event, check_reply, memory_store, small_brain, store_tools
 from jsonschema import Draft202012Validator
-from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.messages import ToolMessage
 from livekit.agents import AgentSession
 from pydantic import ValidationError
 
-from agent.commands.access import Sender
-from agent.commands.conversation import SessionConversation
-from agent.commands.dispatcher import CommandDispatcher, Reply
-from agent.commands.events import error_event_data, tool_finished_data, tool_started_data
-from agent.commands.handlers import builtin_commands
-from agent.commands.parsing import decode_envelope
-from agent.commands.protocol import EventType, event_envelope
-from agent.commands.rate_limit import RateLimiter
-from agent.commands.registry import ArgumentError, CommandRegistry
-from agent.commands.services import CommandServices
-from agent.commands.sources import sources_from_messages
-from agent.data_channel import _welcome
+from agent.chat.channel import error_event_data, tool_finished_data, tool_started_data
+from agent.chat.conversation import Conversation, TurnSources
+from agent.chat.handlers import builtin_commands
+from agent.chat.pipeline import (
+    ArgumentError,
+    CommandPipeline,
+    CommandServices,
+    RateLimiter,
+    Reply,
+    Sender,
+    decode_envelope,
+)
+from agent.chat.protocol import (
+    EventType,
+    ReplyMode,
+    ReplyModeData,
+    SourcesData,
+    ThreadResetData,
+    Welcome,
+    Wire,
+    event_envelope,
+)
 from agent.graph_llm.events import ToolFinished, ToolStarted
 from workflows.registry import build_workflow_registry
 
@@ -48,13 +58,11 @@ class _Events:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
-    def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
-        self.sent.append(dict(check_event(event_envelope(event_type, data))))
+    def emit(self, event_type: EventType, data: Wire) -> None:
+        self.sent.append(dict(check_event(event_envelope(event_type, data).model_dump())))
 
 
-async def _dispatcher(
-    tmp_path: Path, *, limit: int = 1000
-) -> tuple[CommandDispatcher, Any, _Events]:
+async def _dispatcher(tmp_path: Path, *, limit: int = 1000) -> tuple[CommandPipeline, Any, _Events]:
     await asyncio.to_thread(tmp_path.mkdir)
     store = await memory_store(tmp_path)
     tools = store_tools(store)
@@ -62,15 +70,15 @@ async def _dispatcher(
     session: AgentSession[Any] = AgentSession(llm=brain.llm)
     events = _Events()
     services = CommandServices(
-        conversation=SessionConversation(
+        conversation=Conversation(
             session, brain.llm, graph=brain.graph, extra_providers={"embeddings": "hashing"}
         ),
         events=events,
-        tools={t.name: t for t in tools},
+        tools=tools,
         workflows=build_workflow_registry(store=store, model=None, pms=None),
     )
-    dispatcher = CommandDispatcher(
-        CommandRegistry.of(builtin_commands(workflow_timeout_s=10)),
+    dispatcher = CommandPipeline(
+        (builtin_commands(workflow_timeout_s=10)),
         services,
         limiter=RateLimiter(limit=limit, window_s=10),
         timeout_s=10,
@@ -78,7 +86,7 @@ async def _dispatcher(
     return dispatcher, tools, events
 
 
-async def _reply(dispatcher: CommandDispatcher, sender: Sender, request: dict[str, Any]) -> Any:
+async def _reply(dispatcher: CommandPipeline, sender: Sender, request: dict[str, Any]) -> Any:
     outcome = await dispatcher.handle_envelope(json.dumps(request), sender)
     assert isinstance(outcome, Reply), outcome
     return dict(check_reply(outcome.envelope))
@@ -124,17 +132,20 @@ async def _agent_payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
     call = {"type": "tool_call", "id": "c1", "name": search.name, "args": {"query": "wifi"}}
     result = await search.ainvoke(call)
     assert isinstance(result, ToolMessage)
-    sources = sources_from_messages([HumanMessage("What's the Wi-Fi password?"), result])
+    turn = TurnSources()
+    turn.add(
+        ToolFinished("search_documents", "c1", "", "t-1", 0.04, True, artifact=result.artifact)
+    )
+    sources = turn.take()
     assert sources
     started = ToolStarted("search_documents", "c1", "query='wifi'", "t-1", 1767225600.0)
     finished = ToolFinished("search_documents", "c1", "query='wifi'", "t-1", 0.0421, True)
-    welcome = _welcome(
-        CommandRegistry.of(builtin_commands(workflow_timeout_s=10)),
-        CALLER,
-        agent_name="voice-agent",
+    welcome = Welcome(
+        agent="voice-agent",
         greeting="Hello, how can I help?",
-        capability_list=["voice", "chat", "commands", "document_search"],
-        reply_mode="both",
+        capabilities=["voice", "chat", "commands", "document_search"],
+        commands=[s.describe() for s in builtin_commands() if CALLER.may_use(s.access)],
+        reply_mode=ReplyMode.BOTH,
     )
     built = {
         "welcome": (EventType.WELCOME, welcome),
@@ -142,12 +153,12 @@ async def _agent_payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
         "tool_finished": (EventType.TOOL_FINISHED, tool_finished_data(finished)),
         "sources": (
             EventType.SOURCES,
-            {"message_id": "item_1", "conversation_id": "conv-1", "sources": sources},
+            SourcesData(message_id="item_1", conversation_id="conv-1", sources=sources),
         ),
-        "reply_mode": (EventType.REPLY_MODE, {"mode": "text"}),
+        "reply_mode": (EventType.REPLY_MODE, ReplyModeData(mode=ReplyMode.TEXT)),
         "thread_reset": (
             EventType.THREAD_RESET,
-            {"conversation_id": "conv-2", "previous_conversation_id": "conv-1"},
+            ThreadResetData(conversation_id="conv-2", previous_conversation_id="conv-1"),
         ),
         "error": (
             EventType.ERROR,
@@ -155,7 +166,8 @@ async def _agent_payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
         ),
     }
     events = {
-        name: dict(check_event(event_envelope(kind, data))) for name, (kind, data) in built.items()
+        name: dict(check_event(event_envelope(kind, data).model_dump()))
+        for name, (kind, data) in built.items()
     }
     progress = [e for e in sent.sent if e["type"] == "workflow_progress"]
     assert progress, "the document_qa run sent no progress"
@@ -221,7 +233,7 @@ def test_the_pages_command_envelopes_are_what_the_agent_reads(web_project: Path)
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    registry = CommandRegistry.of(builtin_commands(workflow_timeout_s=10))
+    registry = {spec.name: spec for spec in builtin_commands(workflow_timeout_s=10)}
 
     for item in json.loads(result.stdout):
         name, _, rest = item["line"].strip()[1:].partition(" ")

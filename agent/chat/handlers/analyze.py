@@ -9,12 +9,17 @@ from typing import Any, Literal
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.commands.access import Access
-from agent.commands.handlers.text_args import free_text
-from agent.commands.protocol import ErrorCode
-from agent.commands.registry import CommandContext, CommandError, CommandResult, CommandSpec
+from agent.chat.pipeline import (
+    Access,
+    CommandContext,
+    CommandError,
+    CommandResult,
+    CommandSpec,
+    free_text,
+)
+from agent.chat.protocol import ErrorCode
 
-__all__ = ["TextAnalysis", "analyze_command", "read_analysis"]
+__all__ = ["TextAnalysis", "command", "read_analysis"]
 
 MAX_TEXT_CHARS = 4000
 NO_MODEL = (
@@ -37,6 +42,14 @@ class AnalyzeArgs(BaseModel):
 
 
 class TextAnalysis(BaseModel):
+    """The reply of /analyze; reading the model's answer ignores keys it adds."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"additionalProperties": False},
+        json_schema_serialization_defaults_required=True,
+    )
+
     summary: str = Field(min_length=1, max_length=1000)
     key_points: list[str] = Field(default_factory=list)
     sentiment: Literal["positive", "neutral", "negative", "mixed"]
@@ -78,16 +91,16 @@ async def _analyze(ctx: CommandContext, args: AnalyzeArgs) -> CommandResult:
     if analysis.key_points:
         lines.append("Key points:")
         lines.extend(f"- {point}" for point in analysis.key_points)
-    return CommandResult(data=analysis.model_dump(), text="\n".join(lines))
+    return CommandResult(analysis, "\n".join(lines))
 
 
-def analyze_command() -> CommandSpec[AnalyzeArgs]:
-    return CommandSpec(
-        name="analyze",
-        summary="summary, key points and sentiment of a text (needs a language model)",
-        usage="/analyze <text>",
-        access=Access.CALLER,
-        args_model=AnalyzeArgs,
-        handler=_analyze,
-        from_text=free_text("text"),
-    )
+command = CommandSpec(
+    name="analyze",
+    summary="summary, key points and sentiment of a text (needs a language model)",
+    usage="/analyze <text>",
+    access=Access.CALLER,
+    args_model=AnalyzeArgs,
+    reply_model=TextAnalysis,
+    handler=_analyze,
+    from_text=free_text("text"),
+)

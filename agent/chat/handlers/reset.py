@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import SkipJsonSchema
 
-from agent.commands.access import Access
-from agent.commands.protocol import ErrorCode, EventType
-from agent.commands.registry import (
+from agent.chat.pipeline import (
+    Access,
     ArgumentError,
     CommandContext,
     CommandError,
     CommandResult,
     CommandSpec,
 )
+from agent.chat.protocol import Absent, ErrorCode, EventType, ThreadResetData, Wire
 
-__all__ = ["reset_command"]
+__all__ = ["ResetReply", "command"]
 
 _ACTION = "reset"
 _CONFIRM_WORDS = frozenset({"confirm", "yes"})
@@ -26,6 +27,13 @@ class ResetArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     confirm: bool = False
+
+
+class ResetReply(Wire):
+    status: Literal["confirmation_required", "reset"]
+    expires_in_s: float | SkipJsonSchema[None] = Absent
+    conversation_id: str | SkipJsonSchema[None] = Absent
+    previous_conversation_id: str | SkipJsonSchema[None] = Absent
 
 
 def _from_text(text: str) -> dict[str, Any]:
@@ -42,11 +50,9 @@ async def _reset(ctx: CommandContext, args: ResetArgs) -> CommandResult:
     if not args.confirm:
         confirmations.ask(ctx.sender.identity, _ACTION)
         return CommandResult(
-            data={"status": "confirmation_required", "expires_in_s": confirmations.window_s},
-            text=(
-                "This starts a new conversation: the agent forgets this one. "
-                f"Send /reset confirm within {confirmations.window_s:.0f} seconds to go ahead."
-            ),
+            ResetReply(status="confirmation_required", expires_in_s=confirmations.window_s),
+            "This starts a new conversation: the agent forgets this one. "
+            f"Send /reset confirm within {confirmations.window_s:.0f} seconds to go ahead.",
         )
     if not confirmations.take(ctx.sender.identity, _ACTION):
         raise CommandError(
@@ -56,21 +62,22 @@ async def _reset(ctx: CommandContext, args: ResetArgs) -> CommandResult:
     previous = ctx.services.conversation.thread_id
     new_id = ctx.services.conversation.start_new_thread()
     ctx.services.events.emit(
-        EventType.THREAD_RESET, {"conversation_id": new_id, "previous_conversation_id": previous}
+        EventType.THREAD_RESET,
+        ThreadResetData(conversation_id=new_id, previous_conversation_id=previous),
     )
     return CommandResult(
-        data={"status": "reset", "conversation_id": new_id, "previous_conversation_id": previous},
-        text="Done: a new conversation has started.",
+        ResetReply(status="reset", conversation_id=new_id, previous_conversation_id=previous),
+        "Done: a new conversation has started.",
     )
 
 
-def reset_command() -> CommandSpec[ResetArgs]:
-    return CommandSpec(
-        name="reset",
-        summary="start a new conversation thread (asks to confirm first)",
-        usage="/reset [confirm]",
-        access=Access.STAFF,
-        args_model=ResetArgs,
-        handler=_reset,
-        from_text=_from_text,
-    )
+command = CommandSpec(
+    name="reset",
+    summary="start a new conversation thread (asks to confirm first)",
+    usage="/reset [confirm]",
+    access=Access.STAFF,
+    args_model=ResetArgs,
+    reply_model=ResetReply,
+    handler=_reset,
+    from_text=_from_text,
+)

@@ -1,5 +1,0 @@
-"""The command layer of the data channel: typed slash commands and the JSON protocol.
-
-Entry point: `agent.commands.dispatcher.CommandDispatcher`; wiring into a room:
-`agent.data_channel.attach_data_channel`. See docs/data-channel.md.
-"""
