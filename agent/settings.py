@@ -28,7 +28,6 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
-from agent.chat.channel import DataChannelConfig
 from agent.chat.protocol import ReplyMode
 from agent.local_speech import (
     WhisperOptions,
@@ -44,6 +43,8 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.tools import BaseTool
     from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    from agent.chat.channel import DataChannelConfig
 
 # Later files win: `.env.local` holds what `lk app env -w` wrote for this machine.
 ENV_FILES = (".env", ".env.local")
@@ -317,6 +318,10 @@ class WorkerSettings(ToolsSettings):
         return self
 
     def data_channel_config(self) -> DataChannelConfig:
+        # imported here: agent.chat pulls in LiveKit, which imports prometheus_client, and
+        # that must wait until `python -m agent` has set PROMETHEUS_MULTIPROC_DIR
+        from agent.chat.channel import DataChannelConfig
+
         limit, window = parse_rate(self.command_rate_limit)
         return DataChannelConfig(
             reply_mode=self.text_reply_mode,

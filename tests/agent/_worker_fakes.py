@@ -134,6 +134,10 @@ class FakeRemoteParticipant:
     state: int = rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE
     track_publications: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def permissions(self) -> Any:
+        return SimpleNamespace(can_update_metadata=False)
+
 
 class FakeRoom(rtc.EventEmitter[str]):
     """Enough of `rtc.Room` for a job context and a text-only `RoomIO`."""

@@ -212,7 +212,8 @@ def build_router_graph(
         calls = last.tool_calls if isinstance(last, AIMessage) else []
         names = ", ".join(call["name"] for call in calls)
         answer = interrupt({"type": "confirm", "question": f"Shall I run {names} for you?"})
-        if "yes" in str(answer).lower():
+        # GraphLLM resumes a confirm interrupt with True/False; Studio users type the answer
+        if answer is True or (isinstance(answer, str) and "yes" in answer.lower()):
             return Command(goto="tools")
         declined = [
             ToolMessage("The caller declined.", tool_call_id=call["id"], name=call["name"])
