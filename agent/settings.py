@@ -56,6 +56,8 @@ LogFormat = Literal["auto", "text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 TurnDetection = Literal["vad", "stt"]
 
+# AGENT_GRAPH's default: the assistant graph the project ships
+DEFAULT_GRAPH = "workflows.assistant:build_graph"
 _PROVIDER_KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "openai": "OPENAI_API_KEY"}
 _URL_SCHEMES = ("ws://", "wss://", "http://", "https://")
 
@@ -72,6 +74,11 @@ def parse_rate(value: str) -> tuple[int, float]:
     if count < 1 or seconds <= 0:
         raise ValueError("expected a count of at least 1 per a positive number of seconds")
     return count, seconds
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated setting as its non-empty, stripped names."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 class SettingsError(Exception):
@@ -181,9 +188,7 @@ class WorkerSettings(ToolsSettings):
 
     # The graph the worker runs: `package.module:function` or `./file.py:function`, a
     # build_graph(model, tools, checkpointer) that returns a compiled graph
-    agent_graph: str = Field(
-        default="workflows.assistant:build_graph", min_length=3, alias="AGENT_GRAPH"
-    )
+    agent_graph: str = Field(default=DEFAULT_GRAPH, min_length=3, alias="AGENT_GRAPH")
     # Nodes whose text is spoken; empty: the assistant's, or what GraphLLM recognises
     agent_speaking_nodes: str = Field(default="", alias="AGENT_SPEAKING_NODES")
 
@@ -332,7 +337,7 @@ class WorkerSettings(ToolsSettings):
             command_timeout_s=self.command_timeout_s,
             workflow_timeout_s=self.workflow_timeout_s,
             staff_role_attribute=self.staff_role_attribute,
-            staff_roles=tuple(r.strip() for r in self.staff_roles.split(",") if r.strip()),
+            staff_roles=_names(self.staff_roles),
         )
 
     @property
@@ -458,7 +463,7 @@ class WorkerSettings(ToolsSettings):
     @property
     def speaking_nodes(self) -> tuple[str, ...]:
         """AGENT_SPEAKING_NODES as node names; empty when not set."""
-        return tuple(n.strip() for n in self.agent_speaking_nodes.split(",") if n.strip())
+        return _names(self.agent_speaking_nodes)
 
     @property
     def stt_providers(self) -> tuple[str, ...]:
@@ -505,7 +510,6 @@ def load_settings(
 GraphBuilder = Callable[
     ["BaseChatModel | None", "Sequence[BaseTool]", "BaseCheckpointSaver[Any] | None"], Any
 ]
-DEFAULT_GRAPH = "workflows.assistant:build_graph"
 
 
 def _import_target(target: str) -> ModuleType:

@@ -284,7 +284,8 @@ class FallbackResponder:
             )
             if call:
                 plan.append((call, "topic"))
-        if plan and plan[0][0]["id"] == "fallback-0" and not property_topics(question):
+        looked_up_booking = bool(plan) and plan[0][1] == "whole"
+        if looked_up_booking and not property_topics(question):
             return plan  # a caller giving their booking details is not asking the documents
         call = self._call(
             ToolRole.DOCUMENT_SEARCH, {"query": question, "property_id": property_id}, 2
