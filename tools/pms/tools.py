@@ -184,11 +184,6 @@ def pms_tools(
             return NEEDS_VERIFICATION, {"needs_verification": True}
         return reservation
 
-    async def property_and_today(property_id: str) -> tuple[Property | None, date]:
-        """The reservation's property and its local date (the clock's UTC date if it is gone)."""
-        prop = await pms.get_property(property_id)
-        return prop, desk.today_at(prop) if prop else desk.clock().date()
-
     @_speakable_errors
     async def get_property_info(
         config: RunnableConfig, property_id: str | None = None, topic: str | None = None
@@ -234,7 +229,7 @@ def pms_tools(
                 {"verified": False, "attempts_left": result.attempts_left},
             )
         reservation = result.reservation
-        prop, today = await property_and_today(reservation.property_id)
+        prop, today = await desk.property_and_today(reservation.property_id)
         return reservation_text(reservation, prop, today), {
             "verified": True,
             "reservation": reservation.public_dict(),
@@ -347,7 +342,7 @@ def pms_tools(
             )
         receipt = await desk.request(conversation, found, offer_id, name)
         updated = await desk.reservation(conversation) or found
-        _, today = await property_and_today(found.property_id)
+        _, today = await desk.property_and_today(found.property_id)
         return receipt_text(receipt, today), {
             "receipt": receipt.public_dict(),
             "context": verified_context(updated),
