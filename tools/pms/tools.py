@@ -16,10 +16,10 @@ from datetime import date
 from typing import Any, ParamSpec
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field, ValidationError
 
-from tools.artifacts import ToolRole
+from tools.artifacts import ToolRole, artifact_tool
 from tools.pms.clock import Clock
 from tools.pms.desk import ANONYMOUS, GuestDesk, describe_candidates
 from tools.pms.errors import PMSError
@@ -367,13 +367,11 @@ def pms_tools(
         description: str,
         metadata: dict[str, Any] | None = None,
     ) -> BaseTool:
-        return StructuredTool.from_function(
-            coroutine=fn,
-            name=fn.__name__,
-            description=description,
+        return artifact_tool(
+            fn,
             args_schema=schema,
-            response_format="content_and_artifact",
-            metadata=metadata or {},
+            description=description,
+            metadata=metadata,
             handle_validation_error=_invalid_input,
         )
 
