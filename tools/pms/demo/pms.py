@@ -310,33 +310,16 @@ class DemoPMS:
         horizon = departure + timedelta(days=_NEXT_WINDOW_SEARCH_DAYS + length)
         occupied = await self._occupied(conn, property_id, arrival, horizon)
         blocked = tuple(n for n in nights_between(arrival, departure) if n in occupied)
-        if not blocked:
-            return Availability(
-                property_id=property_id,
-                arrival=arrival,
-                departure=departure,
-                guests=guests,
-                available=True,
-                min_nights=spec.min_nights,
-                quote=pricing.quote(spec, arrival, departure, guests, 0),
-            )
-        window = None
-        for shift in range(1, _NEXT_WINDOW_SEARCH_DAYS + 1):
-            start = arrival + timedelta(days=shift)
-            if not any(
-                n in occupied for n in nights_between(start, start + timedelta(days=length))
-            ):
-                window = (start, start + timedelta(days=length))
-                break
         return Availability(
             property_id=property_id,
             arrival=arrival,
             departure=departure,
             guests=guests,
-            available=False,
+            available=not blocked,
             unavailable_nights=blocked,
             min_nights=spec.min_nights,
-            next_window=window,
+            next_window=_next_window(occupied, arrival, length) if blocked else None,
+            quote=None if blocked else pricing.quote(spec, arrival, departure, guests, 0),
         )
 
     async def quote_stay(
@@ -540,3 +523,13 @@ class DemoPMS:
         )
         row = await cursor.fetchone()
         return int(row["n"]) if row is not None else 0
+
+
+def _next_window(occupied: set[date], arrival: date, length: int) -> tuple[date, date] | None:
+    """The first stay of the same length, starting on a later day, with no night taken."""
+    for shift in range(1, _NEXT_WINDOW_SEARCH_DAYS + 1):
+        start = arrival + timedelta(days=shift)
+        end = start + timedelta(days=length)
+        if not any(n in occupied for n in nights_between(start, end)):
+            return start, end
+    return None
