@@ -111,14 +111,25 @@ class ApaleoPMS:
         definitions = await self._client.get_json(
             f"/settings/v1/properties/{property_id}/time-slice-definitions"
         )
-        groups = await self._pages(
-            "/inventory/v1/unit-groups", "unitGroups", {"propertyId": property_id}
-        )
+        groups = await self._unit_groups(property_id)
         return property_from_apaleo(
             payload,
             time_slice_definitions=(definitions or {}).get("timeSliceDefinitions") or (),
             unit_groups=groups,
         )
+
+    async def _unit_groups(self, property_id: str) -> list[dict[str, Any]]:
+        return await self._pages(
+            "/inventory/v1/unit-groups", "unitGroups", {"propertyId": property_id}
+        )
+
+    async def _service_offers(self, reservation: Reservation) -> list[dict[str, Any]]:
+        """The services Apaleo offers for the stay, on their default dates."""
+        body = await self._client.get_json(
+            f"/booking/v1/reservations/{reservation.id}/service-offers",
+            {"channelCode": self._channel, "onlyDefaultDates": "true"},
+        )
+        return list((body or {}).get("services") or ())
 
     async def _require_property(self, property_id: str) -> Property:
         prop = await self._property(property_id)
@@ -271,9 +282,7 @@ class ApaleoPMS:
         )
         if problem:
             raise StayRejected(problem)
-        groups = await self._pages(
-            "/inventory/v1/unit-groups", "unitGroups", {"propertyId": property_id}
-        )
+        groups = await self._unit_groups(property_id)
         fitting = {str(g["id"]) for g in groups if int(g.get("maxPersons") or 0) >= guests}
         nights = nights_between(arrival, departure)
         counts = await self._nights(property_id, arrival, departure)
@@ -313,14 +322,11 @@ class ApaleoPMS:
     async def list_upsell_offers(self, reservation: Reservation) -> list[UpsellOffer]:
         if not reservation.is_active:
             return []
-        body = await self._client.get_json(
-            f"/booking/v1/reservations/{reservation.id}/service-offers",
-            {"channelCode": self._channel, "onlyDefaultDates": "true"},
-        )
-        currency = reservation.total.currency if reservation.total else "EUR"
+        currency = _currency(reservation)
         booked = set(reservation.extras)
         offers = [
-            upsell_from_service_offer(item, currency) for item in (body or {}).get("services") or ()
+            upsell_from_service_offer(item, currency)
+            for item in await self._service_offers(reservation)
         ]
         return [o for o in offers if o.name not in booked]
 
@@ -397,22 +403,17 @@ class ApaleoPMS:
     async def _book_service(
         self, reservation: Reservation, offer_id: str, key: str
     ) -> UpsellReceipt:
-        body = await self._client.get_json(
-            f"/booking/v1/reservations/{reservation.id}/service-offers",
-            {"channelCode": self._channel, "onlyDefaultDates": "true"},
-        )
         item = next(
             (
                 s
-                for s in (body or {}).get("services") or ()
+                for s in await self._service_offers(reservation)
                 if f"{SERVICE_OFFER_PREFIX}{(s.get('service') or {}).get('id')}" == offer_id
             ),
             None,
         )
         if item is None:
             raise OfferUnavailable(no_longer_offered("extra"))
-        currency = reservation.total.currency if reservation.total else "EUR"
-        offer = upsell_from_service_offer(item, currency)
+        offer = upsell_from_service_offer(item, _currency(reservation))
         count = int(item.get("count") or 1)
         dates = [
             {"serviceDate": str(d["serviceDate"])[:10], "count": count}
@@ -452,3 +453,8 @@ class ApaleoPMS:
             return feedback_receipt(reservation.code, rating, created_at=self._clock())
 
         return await self._once(f"feedback:{idempotency_key}", FeedbackReceipt, record)
+
+
+def _currency(reservation: Reservation) -> str:
+    """The stay's currency, for service prices Apaleo sends without one (EUR when unknown)."""
+    return reservation.total.currency if reservation.total else "EUR"
