@@ -17,8 +17,7 @@ from langchain_core.messages import HumanMessage
 
 from agent.brain import build_brain
 from agent.metadata import DispatchMetadata
-from agent.preflight import preflight
-from agent.settings import SettingsError, WorkerSettings
+from agent.settings import SettingsError, WorkerSettings, preflight
 from tests.redis_process import RedisProcess
 
 ROOT = Path(__file__).resolve().parents[2]
