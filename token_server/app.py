@@ -24,6 +24,7 @@ from token_server.asgi import (
     Send,
     media_type,
     read_body,
+    request_headers,
     send_response,
 )
 from token_server.auth import Authenticator
@@ -143,16 +144,9 @@ class TokenServerApp:
         )
 
     async def _token(self, scope: Scope, receive: Receive, send: Send) -> int:
-        authorization = content_type = origin = content_length = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"origin":
-                origin = value
-            elif name == b"content-length":
-                content_length = value
+        authorization, content_type, origin, content_length = request_headers(
+            scope, b"authorization", b"content-type", b"origin", b"content-length"
+        )
         if self._web_page is not None and same_origin(scope, origin):
             origin = None  # the page's own request is not cross-origin
         cors = self._cors.response_headers(origin)
@@ -199,12 +193,7 @@ class TokenServerApp:
         return 201
 
     async def _preflight(self, scope: Scope, receive: Receive, send: Send) -> int:
-        origin = method = None
-        for name, value in scope["headers"]:
-            if name == b"origin":
-                origin = value
-            elif name == b"access-control-request-method":
-                method = value
+        origin, method = request_headers(scope, b"origin", b"access-control-request-method")
         headers = self._cors.preflight_headers(origin, method)
         await send_response(send, 204, b"", headers)
         return 204
@@ -238,14 +227,9 @@ class TokenServerApp:
         return 200
 
     async def _webhook(self, scope: Scope, receive: Receive, send: Send) -> int:
-        authorization = content_type = content_length = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                content_length = value
+        authorization, content_type, content_length = request_headers(
+            scope, b"authorization", b"content-type", b"content-length"
+        )
         if media_type(content_type) not in _WEBHOOK_MEDIA_TYPES:
             raise HttpError(
                 415, "unsupported_media_type", "send application/webhook+json as LiveKit does"

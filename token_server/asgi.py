@@ -65,6 +65,15 @@ async def send_response(send: Send, status: int, body: bytes, headers: Headers) 
     await send({"type": "http.response.body", "body": body})
 
 
+def request_headers(scope: Scope, *names: bytes) -> list[bytes | None]:
+    """The named headers' values in the order asked: the last one when sent twice, else None."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name in names:
+            found[name] = value
+    return [found.get(name) for name in names]
+
+
 def media_type(content_type: bytes | None) -> bytes:
     """`application/json; charset=utf-8` → `application/json`."""
     if content_type is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -107,32 +107,24 @@ class _MetricsCollector(Collector):
             latency.add_metric([route], buckets, histogram.sum)
         yield latency
 
-        minted = CounterMetricFamily(
+        yield _counter(
             "token_server_tokens_minted",
             "LiveKit access tokens issued, by authentication method.",
-            labels=["auth"],
+            "auth",
+            m.tokens_minted,
         )
-        for method, value in sorted(m.tokens_minted.items()):
-            minted.add_metric([method], value)
-        yield minted
-
-        failures = CounterMetricFamily(
+        yield _counter(
             "token_server_auth_failures",
             "Rejected authentication attempts, by reason.",
-            labels=["reason"],
+            "reason",
+            m.auth_failures,
         )
-        for reason, value in sorted(m.auth_failures.items()):
-            failures.add_metric([reason], value)
-        yield failures
-
-        limited = CounterMetricFamily(
+        yield _counter(
             "token_server_rate_limited",
             "Requests refused with 429, by limit (ip or principal).",
-            labels=["scope"],
+            "scope",
+            m.rate_limited,
         )
-        for scope, value in sorted(m.rate_limited.items()):
-            limited.add_metric([scope], value)
-        yield limited
 
         yield CounterMetricFamily(
             "token_server_rate_limit_backend_errors",
@@ -140,14 +132,21 @@ class _MetricsCollector(Collector):
             value=m.rate_limit_backend_errors,
         )
 
-        events = CounterMetricFamily(
+        yield _counter(
             "token_server_webhook_events",
             "Verified LiveKit webhook events, by event type.",
-            labels=["event"],
+            "event",
+            m.webhook_events,
         )
-        for event, value in sorted(m.webhook_events.items()):
-            events.add_metric([event], value)
-        yield events
+
+
+def _counter(
+    name: str, documentation: str, label: str, values: Mapping[str, int]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
 
 
 def _bound_label(bound: float) -> str:

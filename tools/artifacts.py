@@ -24,11 +24,11 @@ own tools can take those places. `metadata["side_effecting"]` and `metadata["con
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "ToolRole",
     "artifact_context",
     "artifact_sources",
+    "artifact_tool",
     "tool_role",
     "tools_with_role",
 ]
@@ -81,6 +82,26 @@ class Source(BaseModel):
     score: float = 0.0
     preview: str = ""
     text: str = ""
+
+
+def artifact_tool(
+    coroutine: Callable[..., Awaitable[tuple[str, dict[str, Any]]]],
+    *,
+    args_schema: type[BaseModel],
+    description: str,
+    metadata: dict[str, Any] | None = None,
+    handle_validation_error: Callable[[ValidationError], str] | bool = False,
+) -> BaseTool:
+    """A tool named after its coroutine, answering this contract's (sentence, artifact) pair."""
+    return StructuredTool.from_function(
+        coroutine=coroutine,
+        name=coroutine.__name__,
+        description=description,
+        args_schema=args_schema,
+        response_format="content_and_artifact",
+        metadata=metadata or {},
+        handle_validation_error=handle_validation_error,
+    )
 
 
 def tool_role(tool: BaseTool) -> str | None:

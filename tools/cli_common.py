@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import logging
 import sys
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
+from tools.documents import DocumentStoreConfig
 from tools.settings import ToolsSettings, describe_settings_error
 
 EXIT_ERROR = 2
+
+# what a command does once its arguments are parsed and the store's settings read
+CommandRun = Callable[[argparse.Namespace, DocumentStoreConfig], Coroutine[Any, Any, int]]
+
+
+def run_command(
+    parser: argparse.ArgumentParser, run: CommandRun, argv: Sequence[str] | None
+) -> int:
+    """Parse, set up logging, read the settings once, run; the exit status of `run`."""
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    settings = load_settings()
+    if settings is None:
+        return EXIT_ERROR
+    return asyncio.run(run(args, settings.document_store_config()))
+
+
+def fail(message: object) -> int:
+    """Say what went wrong on stderr; the error exit status."""
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def configure_logging(verbose: bool) -> None:

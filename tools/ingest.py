@@ -7,14 +7,13 @@ while workers and searches keep reading the previous one.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from tqdm import tqdm
 
-from tools.cli_common import EXIT_ERROR, configure_logging, display_path, load_settings
+from tools.cli_common import display_path, fail, run_command
 from tools.documents import (
     DocumentStoreConfig,
     DocumentStoreError,
@@ -84,16 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace, config: DocumentStoreConfig) -> int:
     if not args.paths and not args.reembed:
-        print("error: give the files or folders to ingest (or --reembed)", file=sys.stderr)
-        return EXIT_ERROR
+        return fail("give the files or folders to ingest (or --reembed)")
     if args.prune and not args.paths:
-        print("error: --prune needs the paths the collection should hold", file=sys.stderr)
-        return EXIT_ERROR
+        return fail("--prune needs the paths the collection should hold")
     try:
         store = build_document_store(config, collection=args.collection)
     except EmbeddingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(exc)
     progress = ProgressBar(enabled=not args.no_progress)
     try:
         report = await store.ingest(
@@ -105,8 +101,7 @@ async def run(args: argparse.Namespace, config: DocumentStoreConfig) -> int:
         )
         total = await store.count()
     except DocumentStoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(exc)
     finally:
         progress.close()
         await store.aclose()
@@ -117,12 +112,7 @@ async def run(args: argparse.Namespace, config: DocumentStoreConfig) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    settings = load_settings()
-    if settings is None:
-        return EXIT_ERROR
-    return asyncio.run(run(args, settings.document_store_config()))
+    return run_command(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

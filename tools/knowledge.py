@@ -12,10 +12,10 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from tools.artifacts import ToolRole
+from tools.artifacts import ToolRole, artifact_tool
 from tools.documents import (
     DocumentStore,
     DocumentStoreError,
@@ -168,9 +168,8 @@ def knowledge_tools(store: DocumentStore, *, k: int = 5) -> list[BaseTool]:
         return await _guarded("embed_text", run)
 
     return [
-        StructuredTool.from_function(
-            coroutine=search_documents,
-            name="search_documents",
+        artifact_tool(
+            search_documents,
             metadata={"role": ToolRole.DOCUMENT_SEARCH},
             description=(
                 "Search the house manuals, FAQs and policies for facts to answer the caller: "
@@ -180,28 +179,23 @@ def knowledge_tools(store: DocumentStore, *, k: int = 5) -> list[BaseTool]:
                 "returned and mention which document the answer comes from."
             ),
             args_schema=SearchDocumentsArgs,
-            response_format="content_and_artifact",
         ),
-        StructuredTool.from_function(
-            coroutine=find_similar_documents,
-            name="find_similar_documents",
+        artifact_tool(
+            find_similar_documents,
             metadata={"role": ToolRole.SIMILAR_DOCUMENTS},
             description=(
                 "List the documents most similar to a piece of text, with similarity scores. "
                 "Use when the caller asks which documents cover a topic."
             ),
             args_schema=TextArgs,
-            response_format="content_and_artifact",
         ),
-        StructuredTool.from_function(
-            coroutine=embed_text,
-            name="embed_text",
+        artifact_tool(
+            embed_text,
             metadata={"role": ToolRole.EMBEDDING_ANALYSIS},
             description=(
                 "Analyse a text with the embedding model: which model and how many dimensions "
                 "it uses, and the nearest documents. Use only when asked about embeddings."
             ),
             args_schema=TextArgs,
-            response_format="content_and_artifact",
         ),
     ]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 from collections.abc import Sequence
 
-from tools.cli_common import EXIT_ERROR, configure_logging, display_path, load_settings
+from tools.cli_common import display_path, fail, run_command
 from tools.documents import (
     DocumentStoreConfig,
     DocumentStoreError,
@@ -55,27 +53,22 @@ def render(result: SearchResult) -> str:
 
 async def run(args: argparse.Namespace, config: DocumentStoreConfig) -> int:
     if args.k < 1:
-        print("error: --k must be at least 1", file=sys.stderr)
-        return EXIT_ERROR
+        return fail("--k must be at least 1")
     try:
         store = build_document_store(config, collection=args.collection, read_only=True)
     except EmbeddingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(exc)
     try:
         if await store.count() == 0:
-            print(
-                "error: the document store is empty: ingest documents first, "
-                "e.g. `python -m tools.ingest examples/knowledge`",
-                file=sys.stderr,
+            return fail(
+                "the document store is empty: ingest documents first, "
+                "e.g. `python -m tools.ingest examples/knowledge`"
             )
-            return EXIT_ERROR
         result = await store.search(
             " ".join(args.query), k=args.k, property_id=args.property_id, min_score=args.min_score
         )
     except DocumentStoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(exc)
     finally:
         await store.aclose()
     if args.json:
@@ -86,12 +79,7 @@ async def run(args: argparse.Namespace, config: DocumentStoreConfig) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    settings = load_settings()
-    if settings is None:
-        return EXIT_ERROR
-    return asyncio.run(run(args, settings.document_store_config()))
+    return run_command(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, Field
 
-from tools.artifacts import ToolRole
+from tools.artifacts import ToolRole, artifact_tool
 from tools.documents import DocumentStore, DocumentStoreError, DocumentStoreUnavailable
 from tools.embeddings.hashing import content_words
 
@@ -342,14 +342,12 @@ def document_qa_tool(
             "confidence_label": state.get("confidence_label", "none"),
         }
 
-    return StructuredTool.from_function(
-        coroutine=answer_from_documents,
-        name="answer_from_documents",
+    return artifact_tool(
+        answer_from_documents,
         metadata={"role": ToolRole.DOCUMENT_ANSWER},
         description=(
             "Answer a question from the house manuals, FAQs and policies, with the source and "
             "a confidence. Use for questions that need the documents rather than the PMS."
         ),
         args_schema=AnswerFromDocumentsArgs,
-        response_format="content_and_artifact",
     )

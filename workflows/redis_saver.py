@@ -669,7 +669,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             if strategy == "delete":
                 await self.adelete_thread(thread_id)
             else:
-                await self._remove_checkpoints(str(thread_id), self._prunable)
+                await self._remove_checkpoints(str(thread_id), self._beyond_newest(1))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes and orphaned blobs) that the runs created.
@@ -814,18 +814,6 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             return doomed
 
         return select
-
-    async def _prunable(
-        self, records: list[layout.StoredCheckpoint], pipe: Pipeline, keys: layout.ThreadKeys
-    ) -> set[tuple[str, str]]:
-        by_ns: dict[str, dict[str, layout.StoredCheckpoint]] = {}
-        for record in records:
-            by_ns.setdefault(record.checkpoint_ns, {})[record.checkpoint_id] = record
-        doomed: set[tuple[str, str]] = set()
-        for ns, checkpoints in by_ns.items():
-            keep = await self._delta_chain(ns, checkpoints, pipe, keys)
-            doomed.update((ns, cid) for cid in checkpoints if cid not in keep)
-        return doomed
 
     async def _delta_chain(
         self,

@@ -280,14 +280,14 @@ def _offer_result(values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return text, {"status": status, "offer": values.get("chosen"), "said": said}
 
 
-def upsell_workflow(pms: PMS, desk: GuestDesk) -> Workflow:
-    """`upsell`: verify the caller's stay, offer extras, confirm, book (records a request)."""
-    from workflows.upsell import build_upsell_graph
-
+def _offer_workflow(
+    name: str, description: str, graph: PregelProtocol[Any, Any, Any, Any]
+) -> Workflow:
+    """A verify → offer → confirm → book flow as a command; it books, so it is side-effecting."""
     return Workflow(
-        name="upsell",
-        description="Offer early check-in, late checkout and extras for the caller's stay.",
-        graph=build_upsell_graph(pms, desk=desk, checkpointer=InMemorySaver()),
+        name=name,
+        description=description,
+        graph=graph,
         make_input=_offer_input,
         read_result=_offer_result,
         params=_OFFER_PARAMS,
@@ -295,18 +295,25 @@ def upsell_workflow(pms: PMS, desk: GuestDesk) -> Workflow:
     )
 
 
+def upsell_workflow(pms: PMS, desk: GuestDesk) -> Workflow:
+    """`upsell`: verify the caller's stay, offer extras, confirm, book (records a request)."""
+    from workflows.upsell import build_upsell_graph
+
+    return _offer_workflow(
+        "upsell",
+        "Offer early check-in, late checkout and extras for the caller's stay.",
+        build_upsell_graph(pms, desk=desk, checkpointer=InMemorySaver()),
+    )
+
+
 def gap_nights_workflow(pms: PMS, desk: GuestDesk) -> Workflow:
     """`gap_nights`: offer the discounted free nights next to the caller's stay."""
     from workflows.gap_nights import build_gap_nights_graph
 
-    return Workflow(
-        name="gap_nights",
-        description="Offer the discounted free nights next to the caller's stay.",
-        graph=build_gap_nights_graph(pms, desk=desk, checkpointer=InMemorySaver()),
-        make_input=_offer_input,
-        read_result=_offer_result,
-        params=_OFFER_PARAMS,
-        side_effecting=True,
+    return _offer_workflow(
+        "gap_nights",
+        "Offer the discounted free nights next to the caller's stay.",
+        build_gap_nights_graph(pms, desk=desk, checkpointer=InMemorySaver()),
     )
 
 

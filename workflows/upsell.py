@@ -178,16 +178,10 @@ def build_offer_workflow(
             receipt = await desk.request(conversation, reservation, chosen.id, chosen.name)
         except PMSError as exc:
             return {"status": "failed"} | _say(exc.speakable)
-        prop = await desk.pms.get_property(reservation.property_id)
-        today = desk.today_at(prop) if prop else desk.clock().date()
+        _, today = await desk.property_and_today(reservation.property_id)
         return {"status": "booked"} | _say(receipt_text(receipt, today))
 
-    def after_identify(state: OfferFlowState) -> str:
-        if state.get("verified"):
-            return "offer"
-        return END if state.get("status") == "locked" else "ask_code"
-
-    def after_ask_name(state: OfferFlowState) -> str:
+    def after_verifying(state: OfferFlowState) -> str:
         if state.get("verified"):
             return "offer"
         return END if state.get("status") == "locked" else "ask_code"
@@ -205,9 +199,9 @@ def build_offer_workflow(
     graph.add_node("confirm", confirm_choice)
     graph.add_node("book", book)
     graph.add_edge(START, "identify")
-    graph.add_conditional_edges("identify", after_identify, ["offer", "ask_code", END])
+    graph.add_conditional_edges("identify", after_verifying, ["offer", "ask_code", END])
     graph.add_edge("ask_code", "ask_name")
-    graph.add_conditional_edges("ask_name", after_ask_name, ["offer", "ask_code", END])
+    graph.add_conditional_edges("ask_name", after_verifying, ["offer", "ask_code", END])
     graph.add_conditional_edges("offer", after_offer, ["confirm", "offer", END])
     graph.add_edge("confirm", "book")
     graph.add_edge("book", END)

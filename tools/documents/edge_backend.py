@@ -42,6 +42,7 @@ from tools.documents.vectors import (
     FoundPoint,
     StoredPoint,
     VectorFilter,
+    scroll_pages,
 )
 
 logger = logging.getLogger(__name__)
@@ -111,14 +112,6 @@ def matches(where: VectorFilter, payload: dict[str, Any]) -> bool:
         if value != match.value and not (match.or_missing and missing):
             return False
     return True
-
-
-def _found(point: Any) -> FoundPoint:
-    return FoundPoint(
-        id=str(point.id),
-        score=float(getattr(point, "score", 0.0)),
-        payload=dict(point.payload or {}),
-    )
 
 
 class EdgeBackend:
@@ -285,7 +278,7 @@ class EdgeBackend:
             if shard is None:
                 return []
             if where is None or not where.all_of:
-                return [_found(p) for p in shard.query(request(limit, None, ef))]
+                return [FoundPoint.of(p) for p in shard.query(request(limit, None, ef))]
             # only the filtered keys for the wide list; full payloads for the few kept
             keys = sorted({m.key for m in where.all_of})
             wide = shard.query(request(limit * OVERFETCH, None, ef, keys))
@@ -304,7 +297,7 @@ class EdgeBackend:
                     if str(p.id) in records
                 ]
             filtered = shard.query(request(limit, edge_filter(where), ef * OVERFETCH))
-            return [_found(p) for p in filtered]
+            return [FoundPoint.of(p) for p in filtered]
 
         return await self._call("searching", run)
 
@@ -315,8 +308,7 @@ class EdgeBackend:
         where: VectorFilter | None = None,
         payload_keys: list[str] | None = None,
     ) -> AsyncIterator[list[FoundPoint]]:
-        offset: Any = None
-        while True:
+        async def page(offset: Any) -> tuple[list[FoundPoint], Any]:
             request = qe.ScrollRequest(
                 offset=offset,
                 limit=SCROLL_PAGE,
@@ -325,18 +317,17 @@ class EdgeBackend:
                 with_vector=False,
             )
 
-            def page(request: qe.ScrollRequest = request) -> tuple[list[FoundPoint], Any]:
+            def read() -> tuple[list[FoundPoint], Any]:
                 shard = self._reading_shard(collection)
                 if shard is None:
                     return [], None
                 records, after = shard.scroll(request)
-                return [_found(r) for r in records], after
+                return [FoundPoint.of(r) for r in records], after
 
-            points, offset = await self._call("listing points", page)
-            if points:
-                yield points
-            if offset is None:
-                return
+            return await self._call("listing points", read)
+
+        async for points in scroll_pages(page):
+            yield points
 
     async def count(self, collection: str) -> int:
         def run() -> int:

@@ -33,6 +33,7 @@ from tools.documents.vectors import (
     FoundPoint,
     StoredPoint,
     VectorFilter,
+    scroll_pages,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,14 +80,6 @@ def client_filter(where: VectorFilter | None) -> qm.Filter | None:
     if where is None or not where.all_of:
         return None
     return qm.Filter(must=[_condition(m) for m in where.all_of])
-
-
-def _found(point: Any) -> FoundPoint:
-    return FoundPoint(
-        id=str(point.id),
-        score=float(getattr(point, "score", 0.0) or 0.0),
-        payload=dict(point.payload or {}),
-    )
 
 
 class QdrantGateway:
@@ -264,7 +257,7 @@ class QdrantGateway:
             points = client.query_points(
                 collection, query=vector, limit=limit, query_filter=condition, with_payload=True
             ).points
-            return [_found(p) for p in points]
+            return [FoundPoint.of(p) for p in points]
 
         return await self.run("searching", search)
 
@@ -276,25 +269,23 @@ class QdrantGateway:
         payload_keys: list[str] | None = None,
     ) -> AsyncIterator[list[FoundPoint]]:
         condition = client_filter(where)
-        offset: Any = None
-        while True:
 
-            def page(client: QdrantClient, after: Any = offset) -> tuple[list[FoundPoint], Any]:
+        async def page(offset: Any) -> tuple[list[FoundPoint], Any]:
+            def read(client: QdrantClient) -> tuple[list[FoundPoint], Any]:
                 points, following = client.scroll(
                     collection,
                     scroll_filter=condition,
                     limit=SCROLL_PAGE,
-                    offset=after,
+                    offset=offset,
                     with_payload=payload_keys if payload_keys is not None else True,
                     with_vectors=False,
                 )
-                return [_found(p) for p in points], following
+                return [FoundPoint.of(p) for p in points], following
 
-            points, offset = await self.run("listing points", page)
-            if points:
-                yield points
-            if offset is None:
-                return
+            return await self.run("listing points", read)
+
+        async for points in scroll_pages(page):
+            yield points
 
     async def count(self, collection: str) -> int:
         if await self.info(collection) is None:

@@ -8,7 +8,7 @@ the boundary as the plain models below; each backend maps them to its own types.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -67,6 +67,30 @@ class FoundPoint(BaseModel):
     id: str
     score: float
     payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, point: Any) -> FoundPoint:
+        """From an engine's scored point or record (a record has no score: 0)."""
+        return cls(
+            id=str(point.id),
+            score=float(getattr(point, "score", 0.0) or 0.0),
+            payload=dict(point.payload or {}),
+        )
+
+
+# (offset, or None for the first page) -> (points, the next page's offset or None at the end)
+PageFetch = Callable[[Any], Awaitable[tuple[list[FoundPoint], Any]]]
+
+
+async def scroll_pages(fetch: PageFetch) -> AsyncIterator[list[FoundPoint]]:
+    """The non-empty pages `fetch` returns, following offsets until the engine gives none."""
+    offset: Any = None
+    while True:
+        points, offset = await fetch(offset)
+        if points:
+            yield points
+        if offset is None:
+            return
 
 
 class VectorBackend(Protocol):

@@ -31,6 +31,11 @@ class GapNightPolicy:
         if self.max_nights < 1:
             raise ValueError("gap-night maximum must be at least one night")
 
+    def search_window(self, arrival: date, departure: date) -> tuple[date, date]:
+        """[start, end) around a stay: one night past the longest gap shows a run is bounded."""
+        reach = timedelta(days=self.max_nights + 1)
+        return arrival - reach, departure + reach
+
 
 @dataclass(frozen=True, slots=True)
 class GapRun:

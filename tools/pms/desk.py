@@ -228,6 +228,11 @@ class GuestDesk:
     def today_at(self, prop: Property) -> date:
         return local_today(self.clock(), prop.timezone)
 
+    async def property_and_today(self, property_id: str) -> tuple[Property | None, date]:
+        """A stay's property and its local date (the clock's UTC date if the property is gone)."""
+        prop = await self.pms.get_property(property_id)
+        return prop, self.today_at(prop) if prop else self.clock().date()
+
     # -- offers ----------------------------------------------------------------------------
 
     async def resolve_offer(

@@ -16,14 +16,14 @@ from datetime import date
 from typing import Any, ParamSpec
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field, ValidationError
 
-from tools.artifacts import ToolRole
+from tools.artifacts import ToolRole, artifact_tool
 from tools.pms.clock import Clock
 from tools.pms.desk import ANONYMOUS, GuestDesk, describe_candidates
 from tools.pms.errors import PMSError
-from tools.pms.models import Property, Reservation
+from tools.pms.models import Property, Reservation, UpsellOffer
 from tools.pms.phrases import (
     RATING_RANGE,
     availability_text,
@@ -229,8 +229,7 @@ def pms_tools(
                 {"verified": False, "attempts_left": result.attempts_left},
             )
         reservation = result.reservation
-        prop = await pms.get_property(reservation.property_id)
-        today = desk.today_at(prop) if prop else desk.clock().date()
+        prop, today = await desk.property_and_today(reservation.property_id)
         return reservation_text(reservation, prop, today), {
             "verified": True,
             "reservation": reservation.public_dict(),
@@ -293,25 +292,26 @@ def pms_tools(
         state = ended.get(reservation.status, "has already ended")
         return f"Extras can only be added to upcoming or current stays, and this stay {state}."
 
-    @_speakable_errors
-    async def list_upsell_offers(config: RunnableConfig) -> Result:
+    async def offers_for_verified(
+        config: RunnableConfig,
+        listing: Callable[[Reservation], Awaitable[list[UpsellOffer]]],
+        spoken: Callable[[list[UpsellOffer]], str],
+    ) -> Result:
         found = await verified(conversation_of(config))
         if not isinstance(found, Reservation):
             return found
         if text := inactive_text(found):
             return text, {"offers": []}
-        offers = await pms.list_upsell_offers(found)
-        return upsell_offers_text(offers), {"offers": [o.public_dict() for o in offers]}
+        offers = await listing(found)
+        return spoken(offers), {"offers": [o.public_dict() for o in offers]}
+
+    @_speakable_errors
+    async def list_upsell_offers(config: RunnableConfig) -> Result:
+        return await offers_for_verified(config, pms.list_upsell_offers, upsell_offers_text)
 
     @_speakable_errors
     async def list_gap_night_offers(config: RunnableConfig) -> Result:
-        found = await verified(conversation_of(config))
-        if not isinstance(found, Reservation):
-            return found
-        if text := inactive_text(found):
-            return text, {"offers": []}
-        offers = await pms.list_gap_night_offers(found)
-        return gap_offers_text(offers), {"offers": [o.public_dict() for o in offers]}
+        return await offers_for_verified(config, pms.list_gap_night_offers, gap_offers_text)
 
     @_speakable_errors
     async def request_upsell(offer: str, config: RunnableConfig) -> Result:
@@ -342,8 +342,7 @@ def pms_tools(
             )
         receipt = await desk.request(conversation, found, offer_id, name)
         updated = await desk.reservation(conversation) or found
-        prop = await pms.get_property(found.property_id)
-        today = desk.today_at(prop) if prop else desk.clock().date()
+        _, today = await desk.property_and_today(found.property_id)
         return receipt_text(receipt, today), {
             "receipt": receipt.public_dict(),
             "context": verified_context(updated),
@@ -368,13 +367,11 @@ def pms_tools(
         description: str,
         metadata: dict[str, Any] | None = None,
     ) -> BaseTool:
-        return StructuredTool.from_function(
-            coroutine=fn,
-            name=fn.__name__,
-            description=description,
+        return artifact_tool(
+            fn,
             args_schema=schema,
-            response_format="content_and_artifact",
-            metadata=metadata or {},
+            description=description,
+            metadata=metadata,
             handle_validation_error=_invalid_input,
         )
 

@@ -12,11 +12,10 @@ comment for the front office, so their receipts say "requested".
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tools.pms.apaleo.client import ApaleoClient, ApaleoNotFound
 from tools.pms.apaleo.mapping import (
@@ -28,7 +27,7 @@ from tools.pms.apaleo.mapping import (
     summary_from_apaleo,
     upsell_from_service_offer,
 )
-from tools.pms.calendar import GapNightPolicy, find_gaps
+from tools.pms.calendar import GapNightPolicy
 from tools.pms.clock import Clock, utc_now
 from tools.pms.errors import OfferUnavailable, StayRejected
 from tools.pms.ledger import InMemoryLedger, RequestLedger
@@ -47,7 +46,6 @@ from tools.pms.models import (
 from tools.pms.offers import gap_night_offers
 from tools.pms.phrases import (
     NO_LONGER_OFFERED,
-    RATING_RANGE,
     RESERVATION_GONE,
     join_words,
     no_longer_offered,
@@ -55,6 +53,7 @@ from tools.pms.phrases import (
     say_money,
     unknown_property,
 )
+from tools.pms.receipts import feedback_receipt, require_rating, upsell_receipt
 from tools.pms.stay import local_today, nights_between, quote_of, stay_problem
 
 __all__ = ["ApaleoPMS"]
@@ -63,6 +62,8 @@ _PAGE_SIZE = 100
 _MAX_PAGES = 20
 _EXPAND = "booker,services"
 _HUNDRED = Decimal(100)
+
+_Receipt = TypeVar("_Receipt", UpsellReceipt, FeedbackReceipt)
 
 
 class ApaleoPMS:
@@ -110,14 +111,25 @@ class ApaleoPMS:
         definitions = await self._client.get_json(
             f"/settings/v1/properties/{property_id}/time-slice-definitions"
         )
-        groups = await self._pages(
-            "/inventory/v1/unit-groups", "unitGroups", {"propertyId": property_id}
-        )
+        groups = await self._unit_groups(property_id)
         return property_from_apaleo(
             payload,
             time_slice_definitions=(definitions or {}).get("timeSliceDefinitions") or (),
             unit_groups=groups,
         )
+
+    async def _unit_groups(self, property_id: str) -> list[dict[str, Any]]:
+        return await self._pages(
+            "/inventory/v1/unit-groups", "unitGroups", {"propertyId": property_id}
+        )
+
+    async def _service_offers(self, reservation: Reservation) -> list[dict[str, Any]]:
+        """The services Apaleo offers for the stay, on their default dates."""
+        body = await self._client.get_json(
+            f"/booking/v1/reservations/{reservation.id}/service-offers",
+            {"channelCode": self._channel, "onlyDefaultDates": "true"},
+        )
+        return list((body or {}).get("services") or ())
 
     async def _require_property(self, property_id: str) -> Property:
         prop = await self._property(property_id)
@@ -127,6 +139,18 @@ class ApaleoPMS:
 
     def _today(self, prop_timezone: str) -> date:
         return local_today(self._clock(), prop_timezone)
+
+    async def _once(
+        self, key: str, kind: type[_Receipt], make: Callable[[], Awaitable[_Receipt]]
+    ) -> _Receipt:
+        """The receipt of the first request under `key`; a retry gets it back, marked replayed."""
+
+        async def action() -> str:
+            return (await make()).model_dump_json()
+
+        raw, replayed = await self._ledger.run_once(key, action)
+        receipt = kind.model_validate_json(raw)
+        return receipt.model_copy(update={"replayed": True}) if replayed else receipt
 
     # -- properties and reservations --------------------------------------------------------
 
@@ -258,9 +282,7 @@ class ApaleoPMS:
         )
         if problem:
             raise StayRejected(problem)
-        groups = await self._pages(
-            "/inventory/v1/unit-groups", "unitGroups", {"propertyId": property_id}
-        )
+        groups = await self._unit_groups(property_id)
         fitting = {str(g["id"]) for g in groups if int(g.get("maxPersons") or 0) >= guests}
         nights = nights_between(arrival, departure)
         counts = await self._nights(property_id, arrival, departure)
@@ -300,14 +322,11 @@ class ApaleoPMS:
     async def list_upsell_offers(self, reservation: Reservation) -> list[UpsellOffer]:
         if not reservation.is_active:
             return []
-        body = await self._client.get_json(
-            f"/booking/v1/reservations/{reservation.id}/service-offers",
-            {"channelCode": self._channel, "onlyDefaultDates": "true"},
-        )
-        currency = reservation.total.currency if reservation.total else "EUR"
+        currency = _currency(reservation)
         booked = set(reservation.extras)
         offers = [
-            upsell_from_service_offer(item, currency) for item in (body or {}).get("services") or ()
+            upsell_from_service_offer(item, currency)
+            for item in await self._service_offers(reservation)
         ]
         return [o for o in offers if o.name not in booked]
 
@@ -315,24 +334,12 @@ class ApaleoPMS:
         if not reservation.is_active or not reservation.unit_group_id:
             return []
         prop = await self._require_property(reservation.property_id)
-        reach = timedelta(days=self._policy.max_nights + 1)
         group = reservation.unit_group_id
-        counts = (
-            await self._nights(
-                reservation.property_id,
-                reservation.arrival - reach,
-                reservation.departure + reach,
-                unit_group=group,
-            )
-        ).get(group, {})
-        stay = set(nights_between(reservation.arrival, reservation.departure))
-        runs = find_gaps(
-            reservation.arrival,
-            reservation.departure,
-            lambda night: night not in stay and counts.get(night, 0) > 0,
-            today=self._today(prop.timezone),
-            policy=self._policy,
+        start, end = self._policy.search_window(reservation.arrival, reservation.departure)
+        counts = (await self._nights(reservation.property_id, start, end, unit_group=group)).get(
+            group, {}
         )
+        stay = set(nights_between(reservation.arrival, reservation.departure))
 
         async def price(nights: Sequence[date]) -> tuple[Money, Money]:
             offers = await self._offers(
@@ -358,25 +365,22 @@ class ApaleoPMS:
             factor = (_HUNDRED - Decimal(self._policy.discount_percent)) / _HUNDRED
             return regular.times(factor), regular
 
-        offers: list[UpsellOffer] = []
-        for run in runs:
-            try:
-                offers += await gap_night_offers(
-                    reservation, [run], policy=self._policy, price=price
-                )
-            except OfferUnavailable:
-                continue
-        return offers
+        return await gap_night_offers(
+            reservation,
+            lambda night: night not in stay and counts.get(night, 0) > 0,
+            today=self._today(prop.timezone),
+            policy=self._policy,
+            price=price,
+        )
 
     async def request_upsell(
         self, reservation: Reservation, offer_id: str, *, idempotency_key: str
     ) -> UpsellReceipt:
-        async def book() -> str:
-            return (await self._book(reservation, offer_id, idempotency_key)).model_dump_json()
-
-        raw, replayed = await self._ledger.run_once(f"upsell:{idempotency_key}", book)
-        receipt = UpsellReceipt.model_validate_json(raw)
-        return receipt.model_copy(update={"replayed": True}) if replayed else receipt
+        return await self._once(
+            f"upsell:{idempotency_key}",
+            UpsellReceipt,
+            lambda: self._book(reservation, offer_id, idempotency_key),
+        )
 
     async def _book(self, reservation: Reservation, offer_id: str, key: str) -> UpsellReceipt:
         if offer_id.startswith(SERVICE_OFFER_PREFIX):
@@ -392,36 +396,24 @@ class ApaleoPMS:
             f"Gap-night request from the voice assistant: {nights} for {say_money(offer.price)} "
             f"({offer.discount_percent}% off {regular}). Please confirm with the guest.",
         )
-        return UpsellReceipt(
-            reference=f"REQ-{uuid.uuid4().hex[:8].upper()}",
-            reservation_code=reservation.code,
-            offer_id=offer.id,
-            kind=offer.kind,
-            name=offer.name,
-            price=offer.price,
-            status="requested",
-            created_at=self._clock(),
+        return upsell_receipt(
+            offer, reservation_code=reservation.code, status="requested", created_at=self._clock()
         )
 
     async def _book_service(
         self, reservation: Reservation, offer_id: str, key: str
     ) -> UpsellReceipt:
-        body = await self._client.get_json(
-            f"/booking/v1/reservations/{reservation.id}/service-offers",
-            {"channelCode": self._channel, "onlyDefaultDates": "true"},
-        )
         item = next(
             (
                 s
-                for s in (body or {}).get("services") or ()
+                for s in await self._service_offers(reservation)
                 if f"{SERVICE_OFFER_PREFIX}{(s.get('service') or {}).get('id')}" == offer_id
             ),
             None,
         )
         if item is None:
             raise OfferUnavailable(no_longer_offered("extra"))
-        currency = reservation.total.currency if reservation.total else "EUR"
-        offer = upsell_from_service_offer(item, currency)
+        offer = upsell_from_service_offer(item, _currency(reservation))
         count = int(item.get("count") or 1)
         dates = [
             {"serviceDate": str(d["serviceDate"])[:10], "count": count}
@@ -434,15 +426,8 @@ class ApaleoPMS:
             json={"serviceId": offer.service_id, "count": count, "dates": dates},
             headers={"Idempotency-Key": key},
         )
-        return UpsellReceipt(
-            reference=f"REQ-{uuid.uuid4().hex[:8].upper()}",
-            reservation_code=reservation.code,
-            offer_id=offer.id,
-            kind=offer.kind,
-            name=offer.name,
-            price=offer.price,
-            status="confirmed",
-            created_at=self._clock(),
+        return upsell_receipt(
+            offer, reservation_code=reservation.code, status="confirmed", created_at=self._clock()
         )
 
     async def _append_comment(self, reservation_id: str, line: str) -> None:
@@ -458,22 +443,18 @@ class ApaleoPMS:
     async def leave_feedback(
         self, reservation: Reservation, rating: int, comment: str, *, idempotency_key: str
     ) -> FeedbackReceipt:
-        if not 1 <= rating <= 5:
-            raise StayRejected(RATING_RANGE)
+        require_rating(rating)
 
-        async def record() -> str:
+        async def record() -> FeedbackReceipt:
             text = " ".join(comment.split())
             await self._append_comment(
                 reservation.id, f"Guest feedback via the voice assistant: {rating}/5. {text}"
             )
-            receipt = FeedbackReceipt(
-                reference=f"FB-{uuid.uuid4().hex[:8].upper()}",
-                reservation_code=reservation.code,
-                rating=rating,
-                created_at=self._clock(),
-            )
-            return receipt.model_dump_json()
+            return feedback_receipt(reservation.code, rating, created_at=self._clock())
 
-        raw, replayed = await self._ledger.run_once(f"feedback:{idempotency_key}", record)
-        receipt = FeedbackReceipt.model_validate_json(raw)
-        return receipt.model_copy(update={"replayed": True}) if replayed else receipt
+        return await self._once(f"feedback:{idempotency_key}", FeedbackReceipt, record)
+
+
+def _currency(reservation: Reservation) -> str:
+    """The stay's currency, for service prices Apaleo sends without one (EUR when unknown)."""
+    return reservation.total.currency if reservation.total else "EUR"

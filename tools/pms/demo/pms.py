@@ -8,14 +8,14 @@ always has past, current and upcoming stays. Inject a clock for deterministic ru
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
 import aiosqlite
 
-from tools.pms.calendar import GapNightPolicy, find_gaps
+from tools.pms.calendar import GapNightPolicy
 from tools.pms.clock import Clock, utc_now
 from tools.pms.demo import pricing
 from tools.pms.demo.seed import DEFAULT_SEED_PATH, PropertySpec, Seed, load_seed
@@ -42,12 +42,12 @@ from tools.pms.models import (
 from tools.pms.offers import gap_night_offers
 from tools.pms.phrases import (
     NO_LONGER_OFFERED,
-    RATING_RANGE,
     RESERVATION_GONE,
     mask_email,
     mask_phone,
     unknown_property,
 )
+from tools.pms.receipts import feedback_receipt, require_rating, upsell_receipt
 from tools.pms.stay import local_today, nights_between, quote_of, stay_problem
 
 __all__ = ["DemoPMS"]
@@ -141,29 +141,35 @@ class DemoPMS:
             raise RuntimeError("demo PMS database has no anchor date")
         return date.fromisoformat(row["value"])
 
-    async def _roll(self, conn: aiosqlite.Connection) -> None:
-        """Shift every stay by the days elapsed since the anchor, once per date change."""
-        today = self._clock().date()
+    @asynccontextmanager
+    async def _writing(self, conn: aiosqlite.Connection) -> AsyncIterator[None]:
+        """One write transaction at a time in this process; `BEGIN IMMEDIATE` across processes."""
         async with self._write_lock:
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                anchor = await self._read_anchor(conn)
-                shift = (today - anchor).days
-                if shift:
-                    modifier = f"{shift:+d} days"
-                    await conn.execute(
-                        "UPDATE reservations SET arrival = date(arrival, ?), "
-                        "departure = date(departure, ?)",
-                        (modifier, modifier),
-                    )
-                    await conn.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'anchor'", (today.isoformat(),)
-                    )
+                yield
                 await conn.execute("COMMIT")
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
-            self._anchor = today
+
+    async def _roll(self, conn: aiosqlite.Connection) -> None:
+        """Shift every stay by the days elapsed since the anchor, once per date change."""
+        today = self._clock().date()
+        async with self._writing(conn):
+            anchor = await self._read_anchor(conn)
+            shift = (today - anchor).days
+            if shift:
+                modifier = f"{shift:+d} days"
+                await conn.execute(
+                    "UPDATE reservations SET arrival = date(arrival, ?), "
+                    "departure = date(departure, ?)",
+                    (modifier, modifier),
+                )
+                await conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'anchor'", (today.isoformat(),)
+                )
+        self._anchor = today
 
     async def aclose(self) -> None:
         if self._conn is not None:
@@ -304,33 +310,16 @@ class DemoPMS:
         horizon = departure + timedelta(days=_NEXT_WINDOW_SEARCH_DAYS + length)
         occupied = await self._occupied(conn, property_id, arrival, horizon)
         blocked = tuple(n for n in nights_between(arrival, departure) if n in occupied)
-        if not blocked:
-            return Availability(
-                property_id=property_id,
-                arrival=arrival,
-                departure=departure,
-                guests=guests,
-                available=True,
-                min_nights=spec.min_nights,
-                quote=pricing.quote(spec, arrival, departure, guests, 0),
-            )
-        window = None
-        for shift in range(1, _NEXT_WINDOW_SEARCH_DAYS + 1):
-            start = arrival + timedelta(days=shift)
-            if not any(
-                n in occupied for n in nights_between(start, start + timedelta(days=length))
-            ):
-                window = (start, start + timedelta(days=length))
-                break
         return Availability(
             property_id=property_id,
             arrival=arrival,
             departure=departure,
             guests=guests,
-            available=False,
+            available=not blocked,
             unavailable_nights=blocked,
             min_nights=spec.min_nights,
-            next_window=window,
+            next_window=_next_window(occupied, arrival, length) if blocked else None,
+            quote=None if blocked else pricing.quote(spec, arrival, departure, guests, 0),
         )
 
     async def quote_stay(
@@ -392,20 +381,9 @@ class DemoPMS:
         if not reservation.is_active:
             return []
         spec = self._require_spec(reservation.property_id)
-        reach = timedelta(days=self._policy.max_nights + 1)
+        start, end = self._policy.search_window(reservation.arrival, reservation.departure)
         occupied = await self._occupied(
-            conn,
-            reservation.property_id,
-            reservation.arrival - reach,
-            reservation.departure + reach,
-            exclude=reservation.code,
-        )
-        runs = find_gaps(
-            reservation.arrival,
-            reservation.departure,
-            lambda night: night not in occupied,
-            today=self._today(spec),
-            policy=self._policy,
+            conn, reservation.property_id, start, end, exclude=reservation.code
         )
 
         async def price(nights: Sequence[date]) -> tuple[Money, Money]:
@@ -416,7 +394,13 @@ class DemoPMS:
                 discount_percent=self._policy.discount_percent,
             )
 
-        return await gap_night_offers(reservation, runs, policy=self._policy, price=price)
+        return await gap_night_offers(
+            reservation,
+            lambda night: night not in occupied,
+            today=self._today(spec),
+            policy=self._policy,
+            price=price,
+        )
 
     async def list_upsell_offers(self, reservation: Reservation) -> list[UpsellOffer]:
         conn = await self._db()
@@ -448,16 +432,10 @@ class DemoPMS:
         self, reservation: Reservation, offer_id: str, *, idempotency_key: str
     ) -> UpsellReceipt:
         conn = await self._db()
-        async with self._write_lock:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                receipt = await self._replay(conn, idempotency_key)
-                if receipt is None:
-                    receipt = await self._book(conn, reservation, offer_id, idempotency_key)
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
+        async with self._writing(conn):
+            receipt = await self._replay(conn, idempotency_key)
+            if receipt is None:
+                receipt = await self._book(conn, reservation, offer_id, idempotency_key)
         return receipt
 
     async def _book(
@@ -486,13 +464,9 @@ class DemoPMS:
             "UPDATE reservations SET arrival = ?, departure = ?, total_amount = ? WHERE code = ?",
             (new_arrival.isoformat(), new_departure.isoformat(), str(total.amount), current.code),
         )
-        receipt = UpsellReceipt(
-            reference=f"REQ-{uuid.uuid4().hex[:8].upper()}",
+        receipt = upsell_receipt(
+            offer,
             reservation_code=current.code,
-            offer_id=offer.id,
-            kind=offer.kind,
-            name=offer.name,
-            price=offer.price,
             status="confirmed",
             created_at=self._clock(),
             new_arrival=new_arrival if new_arrival != current.arrival else None,
@@ -514,44 +488,31 @@ class DemoPMS:
     async def leave_feedback(
         self, reservation: Reservation, rating: int, comment: str, *, idempotency_key: str
     ) -> FeedbackReceipt:
-        if not 1 <= rating <= 5:
-            raise StayRejected(RATING_RANGE)
+        require_rating(rating)
         conn = await self._db()
-        async with self._write_lock:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = await conn.execute(
-                    "SELECT receipt FROM feedback WHERE idempotency_key = ?", (idempotency_key,)
+        async with self._writing(conn):
+            cursor = await conn.execute(
+                "SELECT receipt FROM feedback WHERE idempotency_key = ?", (idempotency_key,)
+            )
+            row = await cursor.fetchone()
+            if row is not None:
+                return FeedbackReceipt.model_validate_json(row["receipt"]).model_copy(
+                    update={"replayed": True}
                 )
-                row = await cursor.fetchone()
-                if row is not None:
-                    receipt = FeedbackReceipt.model_validate_json(row["receipt"]).model_copy(
-                        update={"replayed": True}
-                    )
-                else:
-                    receipt = FeedbackReceipt(
-                        reference=f"FB-{uuid.uuid4().hex[:8].upper()}",
-                        reservation_code=reservation.code,
-                        rating=rating,
-                        created_at=self._clock(),
-                    )
-                    await conn.execute(
-                        "INSERT INTO feedback (idempotency_key, reservation_code, property_id, "
-                        "rating, comment, receipt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            idempotency_key,
-                            reservation.code,
-                            reservation.property_id,
-                            rating,
-                            comment.strip(),
-                            receipt.model_dump_json(),
-                            receipt.created_at.isoformat(),
-                        ),
-                    )
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
+            receipt = feedback_receipt(reservation.code, rating, created_at=self._clock())
+            await conn.execute(
+                "INSERT INTO feedback (idempotency_key, reservation_code, property_id, "
+                "rating, comment, receipt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    idempotency_key,
+                    reservation.code,
+                    reservation.property_id,
+                    rating,
+                    comment.strip(),
+                    receipt.model_dump_json(),
+                    receipt.created_at.isoformat(),
+                ),
+            )
         return receipt
 
     async def feedback_count(self, reservation_code: str) -> int:
@@ -562,3 +523,13 @@ class DemoPMS:
         )
         row = await cursor.fetchone()
         return int(row["n"]) if row is not None else 0
+
+
+def _next_window(occupied: set[date], arrival: date, length: int) -> tuple[date, date] | None:
+    """The first stay of the same length, starting on a later day, with no night taken."""
+    for shift in range(1, _NEXT_WINDOW_SEARCH_DAYS + 1):
+        start = arrival + timedelta(days=shift)
+        end = start + timedelta(days=length)
+        if not any(n in occupied for n in nights_between(start, end)):
+            return start, end
+    return None
