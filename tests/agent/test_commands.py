@@ -13,10 +13,7 @@ from typing import Any, TypedDict
 
 import pytest
 from data_channel_fakes import (
-    FakeParticipant,
     SmallBrain,
-    check_event,
-    check_reply,
     memory_store,
     small_brain,
     store_tools,
@@ -25,6 +22,7 @@ from graph_fakes import ScriptedChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from livekit.agents import AgentSession
+from room_fakes import FakeParticipant, check_event, check_reply
 
 from agent.chat.channel import EventPublisher
 from agent.chat.conversation import Conversation, TurnSources

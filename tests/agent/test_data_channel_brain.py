@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from _worker_fakes import clear_worker_env
-from data_channel_fakes import HOUSE_DOCS, FakeParticipant, FakeRoom, eventually
+from data_channel_fakes import HOUSE_DOCS
 from livekit.agents import Agent, AgentSession
 from livekit.agents.voice.room_io import RoomOptions
+from room_fakes import FakeParticipant, FakeRoom, eventually
 
 from agent.brain import Brain, build_brain
 from agent.chat.channel import DataChannel, DataChannelConfig, attach_data_channel

@@ -22,12 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
-from _worker_fakes import FakeRemoteParticipant, FakeRoom, JobRunner, clear_worker_env, eventually
+from _worker_fakes import JobRunner, clear_worker_env
 from livekit.agents import AgentSession, JobExecutorType, JobProcess
 from livekit.agents.testing import fake_job_context
 from livekit.agents.utils import http_context
 from livekit.plugins import silero
 from prometheus_client import CollectorRegistry
+from room_fakes import FakeParticipant, FakeRoom, eventually
 
 from agent.brain import greeting
 from agent.logging_setup import configure_logging
@@ -104,7 +105,7 @@ async def _call(
     vad_model: Any,
     *,
     metadata: str = "",
-    participants: tuple[FakeRemoteParticipant, ...] = (FakeRemoteParticipant("caller-1"),),
+    participants: tuple[FakeParticipant, ...] = (FakeParticipant("caller-1"),),
 ) -> AsyncIterator[Call]:
     """One job of the real entrypoint; only the room stands in for the LiveKit server."""
     clear_worker_env(monkeypatch)
@@ -148,7 +149,7 @@ async def test_the_caller_is_greeted_in_their_language_and_the_brain_gets_the_me
         # the caller's data channel welcomes them once, with the brain's greeting
         await eventually(lambda: call.room.events("welcome"))
         (welcome,) = call.room.events("welcome")
-        assert welcome["to"] == ["caller-1"]
+        assert call.room.addressees("welcome") == [("caller-1",)]
         assert welcome["data"]["greeting"] == greeting("de")
     joined = next(e for e in call.log_entries() if e["message"] == "caller joined")
     assert (joined["room"], joined["job_id"]) == ("room-7", "job-7")
@@ -167,7 +168,7 @@ async def test_the_caller_is_greeted_in_their_language_and_the_brain_gets_the_me
 async def test_caller_attributes_complete_the_dispatch(
     monkeypatch: pytest.MonkeyPatch, json_log: io.StringIO, tmp_path: Path, silero_vad: Any
 ) -> None:
-    caller = FakeRemoteParticipant("caller-1", attributes={"language": "de", "guest_name": "Anna"})
+    caller = FakeParticipant("caller-1", attributes={"language": "de", "guest_name": "Anna"})
     async with _call(
         monkeypatch,
         json_log,
@@ -217,7 +218,7 @@ async def test_bad_metadata_is_one_warning_and_the_agent_still_talks(
 async def test_the_caller_named_in_the_metadata_is_the_one_served(
     monkeypatch: pytest.MonkeyPatch, json_log: io.StringIO, tmp_path: Path, silero_vad: Any
 ) -> None:
-    participants = (FakeRemoteParticipant("observer"), FakeRemoteParticipant("guest-7"))
+    participants = (FakeParticipant("observer"), FakeParticipant("guest-7"))
     async with _call(
         monkeypatch,
         json_log,
@@ -227,7 +228,7 @@ async def test_the_caller_named_in_the_metadata_is_the_one_served(
         participants=participants,
     ) as call:
         await eventually(lambda: call.room.events("welcome"), attempts=2000)
-        assert call.room.events("welcome")[0]["to"] == ["guest-7"]
+        assert call.room.addressees("welcome")[0] == ("guest-7",)
         call.room.leave("observer")
         await asyncio.sleep(0)
         assert call.runner.shutdown_reasons == []
@@ -239,12 +240,12 @@ async def test_the_caller_named_in_the_metadata_is_the_one_served(
 async def test_without_a_named_caller_the_first_participant_is_served(
     monkeypatch: pytest.MonkeyPatch, json_log: io.StringIO, tmp_path: Path, silero_vad: Any
 ) -> None:
-    participants = (FakeRemoteParticipant("first"), FakeRemoteParticipant("second"))
+    participants = (FakeParticipant("first"), FakeParticipant("second"))
     async with _call(
         monkeypatch, json_log, _voice_settings(tmp_path), silero_vad, participants=participants
     ) as call:
         await eventually(lambda: call.room.events("welcome"), attempts=2000)
-        assert call.room.events("welcome")[0]["to"] == ["first"]
+        assert call.room.addressees("welcome")[0] == ("first",)
     joined = next(e for e in call.log_entries() if e["message"] == "caller joined")
     assert joined["caller"] == "first"
 
@@ -356,7 +357,7 @@ async def test_prewarm_loads_silero_once_and_the_entrypoint_reuses_it(
     assert isinstance(proc.userdata[METRICS_KEY], WorkerMetrics)
 
     room = FakeRoom()
-    room.join(FakeRemoteParticipant("caller-1"))
+    room.join(FakeParticipant("caller-1"))
     async with http_context.open():
         with fake_job_context(room=room) as ctx:  # type: ignore[arg-type]
             ctx._proc = proc  # a fake job has its own process object; give it the prewarmed one

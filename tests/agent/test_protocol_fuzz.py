@@ -18,12 +18,13 @@ from typing import Any
 
 import orjson
 import pytest
-from data_channel_fakes import check_event, check_reply, small_brain
+from data_channel_fakes import small_brain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from livekit.agents import Agent, AgentSession
 from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
+from room_fakes import check_event, check_reply
 
 from agent.chat.conversation import Conversation
 from agent.chat.handlers import builtin_commands

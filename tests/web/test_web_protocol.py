@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from data_channel_fakes import check_event, check_reply, memory_store, small_brain, store_tools
+from data_channel_fakes import memory_store, small_brain, store_tools
 from jsonschema import Draft202012Validator
 from langchain_core.messages import ToolMessage
 from livekit.agents import AgentSession
 from pydantic import ValidationError
+from room_fakes import check_event, check_reply
 
 from agent.chat.channel import error_event_data, tool_finished_data, tool_started_data
 from agent.chat.conversation import Conversation, TurnSources
