@@ -24,22 +24,18 @@ from hypothesis import strategies as st
 from livekit.agents import Agent, AgentSession
 from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
-from room_fakes import check_event, check_reply
+from room_fakes import FakeRoom, check_reply
 
-from agent.chat.conversation import Conversation
-from agent.chat.handlers import builtin_commands
+from agent.chat.channel import DataChannelConfig, attach_data_channel
 from agent.chat.pipeline import (
-    CommandPipeline,
-    CommandServices,
     Drop,
     DropReason,
-    RateLimiter,
     Reply,
     Sender,
     is_command_text,
     unescape_chat,
 )
-from agent.chat.protocol import MAX_ID_CHARS, EventType, Wire, event_envelope
+from agent.chat.protocol import MAX_ID_CHARS, TOPIC_EVENT
 
 # Bounded so a loaded CI core finishes well inside the timeout; raise it locally to dig deeper.
 EXAMPLES = int(os.environ.get("PROTOCOL_FUZZ_EXAMPLES", "800"))
@@ -207,14 +203,6 @@ payloads = st.one_of(envelope_payloads, chat_payloads)
 
 
 @dataclass
-class Recorder:
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def emit(self, event_type: EventType, data: Wire) -> None:
-        self.events.append(dict(check_event(event_envelope(event_type, data).model_dump())))
-
-
-@dataclass
 class Tally:
     replies: int = 0
     ok: int = 0
@@ -273,19 +261,25 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     brain = small_brain(model=None, tools=[])
     session: AgentSession[Any] = AgentSession(llm=brain.llm)
     runner.run(session.start(agent=Agent(instructions="You are the concierge.")))
-    limiter = RateLimiter(limit=10**9, window_s=1.0)
-    conversation = Conversation(
-        session, brain.llm, graph=brain.graph, limiter=limiter, max_chat_chars=MAX_CHAT_CHARS
+    # the worker's own wiring on the fake room: its events reach the caller, schema-checked
+    room = FakeRoom()
+    config = DataChannelConfig(
+        rate_limit=10**9,
+        rate_window_s=1.0,
+        max_command_bytes=MAX_BYTES,
+        max_chat_chars=MAX_CHAT_CHARS,
+        command_timeout_s=5.0,
     )
-    recorder = Recorder()
-    services = CommandServices(conversation=conversation, events=recorder)
-    dispatcher = CommandPipeline(
-        (builtin_commands()),
-        services,
-        limiter=limiter,
-        max_bytes=MAX_BYTES,
-        timeout_s=5.0,
+    channel = attach_data_channel(
+        session,
+        room,  # type: ignore[arg-type]
+        graph_llm=brain.llm,
+        graph=brain.graph,
+        tools=[],
+        caller_identity=SENDERS[0].identity,
+        config=config,
     )
+    dispatcher, conversation = channel.pipeline, channel.conversation
     tally = Tally()
 
     async def deliver(payload: Payload) -> None:
@@ -335,6 +329,10 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     ):
         assert tally.codes.get(code, 0) > 0, (code, tally.codes)
     assert tally.drops.get("own_identity", 0) > 0 and tally.drops.get("agent_participant", 0) > 0
+    # every event the commands emitted reached the caller and matched the schema
+    runner.run(channel.events.flush())
+    assert channel.events.dropped == 0
+    assert channel.events.sent == len(room.sent(TOPIC_EVENT)) > 0
 
     # the conversation continues: a command and a typed turn are both answered
     help_reply = runner.run(
@@ -343,6 +341,7 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     assert isinstance(help_reply, Reply) and help_reply.ok
     result = runner.run(_answer(session, "Is anyone there?"))
     assert result
+    runner.run(channel.aclose())
     runner.run(session.aclose())
 
 
