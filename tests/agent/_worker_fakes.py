@@ -1,46 +1,12 @@
-"""Helpers around the worker: a chat-model LLM, a clean environment, LiveKit's job runner.
+"""Helpers around the worker: a clean environment, LiveKit's job runner, logging restored.
 
-`EchoLLM` is a real LiveKit `llm.LLM` that streams one reply per turn; the room the worker
-joins is `room_fakes.FakeRoom`.
+The room the worker joins is `room_fakes.FakeRoom`; scripted plugins are in `audio_fakes`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
-
-from livekit.agents import APIConnectOptions, llm
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
-
-
-class _EchoStream(llm.LLMStream):
-    async def _run(self) -> None:
-        last_user = next(
-            (m.text_content for m in reversed(self.chat_ctx.messages()) if m.role == "user"),
-            "",
-        )
-        self._event_ch.send_nowait(
-            llm.ChatChunk(
-                id="echo",
-                delta=llm.ChoiceDelta(role="assistant", content=f"You said: {last_user}"),
-            )
-        )
-
-
-class EchoLLM(llm.LLM):
-    """Answers every turn with `You said: <the caller's last words>`."""
-
-    def chat(
-        self,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool] | None = None,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
-        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
-        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
-    ) -> llm.LLMStream:
-        return _EchoStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
 
 
 def clear_worker_env(monkeypatch: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _worker_fakes import EchoLLM
+from audio_fakes import ScriptedLLM
 from livekit.agents import Agent, AgentSession
 from livekit.agents.stt import STTError
 from livekit.agents.tts import TTSError
@@ -26,6 +26,10 @@ from agent.server import build_server
 from agent.settings import WorkerSettings
 
 
+def _echo() -> ScriptedLLM:
+    return ScriptedLLM(lambda text: f"You said: {text}")
+
+
 def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
@@ -33,7 +37,7 @@ def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
 @pytest.fixture
 async def text_session() -> AsyncIterator[AgentSession[Any]]:
     session: AgentSession[Any] = AgentSession(
-        llm=EchoLLM(), vad=None, turn_handling={"turn_detection": "manual"}
+        llm=_echo(), vad=None, turn_handling={"turn_detection": "manual"}
     )
     await session.start(agent=Agent(instructions="test"))
     yield session
@@ -75,7 +79,7 @@ async def test_errors_are_counted_by_stage(text_session: AgentSession[Any]) -> N
 
 def test_tool_calls_and_their_latency_come_from_graph_llm_events() -> None:
     metrics = WorkerMetrics(CollectorRegistry())
-    graph_llm = EchoLLM()
+    graph_llm = _echo()
     metrics.observe_tools(graph_llm)
     for duration, ok in ((0.04, True), (0.3, True), (2.0, False)):
         graph_llm.emit(  # type: ignore[call-overload]

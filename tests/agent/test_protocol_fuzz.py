@@ -199,6 +199,24 @@ chat_payloads = st.one_of(
 )
 payloads = st.one_of(envelope_payloads, chat_payloads)
 
+
+def _envelope(request: dict[str, Any], sender: int = 0) -> Payload:
+    return Payload("envelope", json.dumps(request), sender, request)
+
+
+# one sure case per outcome the test requires, so reaching them never depends on the generator
+REQUIRED_CASES = [
+    Payload("envelope", b"{not json", 0),
+    _envelope({"v": 1, "id": "e1", "command": "help", "extra": 1}),
+    _envelope({"v": 1, "id": "e2", "command": "teleport"}),
+    _envelope({"v": 1, "id": "e3", "command": "search", "args": {}}),
+    _envelope({"v": 1, "id": "e4", "command": "search", "args": {"query": "x" * MAX_BYTES}}),
+    _envelope({"v": 2, "id": "e5", "command": "help"}),
+    _envelope({"v": 1, "id": "e6", "command": "help"}, sender=2),
+    _envelope({"v": 1, "id": "e7", "command": "help"}, sender=3),
+    _envelope({"v": 1, "id": "e8", "command": "help"}, sender=4),
+]
+
 # -- the layer under test --------------------------------------------------------------------
 
 
@@ -313,6 +331,8 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     def throw(payload: Payload) -> None:
         runner.run(deliver(payload))
 
+    for case in REQUIRED_CASES:
+        runner.run(deliver(case))
     throw()
 
     assert tally.total >= EXAMPLES
