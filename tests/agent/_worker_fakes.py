@@ -6,7 +6,26 @@ The room the worker joins is `room_fakes.FakeRoom`; scripted plugins are in `aud
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.brain import Brain
+
+WorkerBrain = Callable[..., AbstractAsyncContextManager["Brain"]]
+"""The `worker_brain` fixture (tests/agent/conftest.py): `async with worker_brain(**settings)`."""
+
+
+def worker_process_env(**extra: str) -> dict[str, str]:
+    """This process's environment without anything WorkerSettings reads, plus `extra`: what
+    a worker subprocess starts from, so a developer's shell cannot leak in."""
+    import os
+
+    from agent.settings import WorkerSettings
+
+    names = {info.alias for info in WorkerSettings.model_fields.values()}
+    return {**{k: v for k, v in os.environ.items() if k not in names}, **extra}
 
 
 def clear_worker_env(monkeypatch: Any) -> None:

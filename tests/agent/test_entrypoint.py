@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import pickle
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from agent.server import (
     build_server,
 )
 from agent.settings import WorkerSettings
+from tests.redis_process import free_port
 from workflows.checkpoint import open_checkpointer
 
 
@@ -335,12 +335,6 @@ async def test_a_brain_that_cannot_start_is_logged_once_and_released(
         assert await saver.aget({"configurable": {"thread_id": "t"}}) is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _job_process() -> JobProcess:
     return JobProcess(executor_type=JobExecutorType.THREAD, user_arguments=None, http_proxy=None)
 
@@ -370,7 +364,7 @@ async def test_prewarm_loads_silero_once_and_the_entrypoint_reuses_it(
 async def test_the_worker_registers_under_agent_name_and_ships_to_job_processes(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     settings = WorkerSettings(_env_file=None, AGENT_NAME="front-desk", WORKER_PORT=port)  # type: ignore[call-arg]
     assert pickle.loads(pickle.dumps(JobEntrypoint(settings))).settings == settings
     assert pickle.loads(pickle.dumps(Prewarm(settings))).settings == settings

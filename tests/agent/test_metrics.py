@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from agent.graph_llm import ToolFinished
 from agent.metrics import WorkerMetrics
 from agent.server import build_server
 from agent.settings import WorkerSettings
+from tests.redis_process import free_port
 
 
 def _echo() -> ScriptedLLM:
@@ -117,12 +117,6 @@ def test_each_registry_keeps_its_own_values() -> None:
     assert _value(first.registry, "voice_agent_conversations_total", metadata="problems") == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _JOB_PROCESS = textwrap.dedent(
     """
     from prometheus_client import CollectorRegistry
@@ -142,7 +136,7 @@ async def test_job_process_metrics_are_served_on_livekits_prometheus_port(
     multiproc_dir = tmp_path / "prometheus"
     # the worker exports this for its job processes; monkeypatch restores it afterwards
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(multiproc_dir))
-    port = _free_port()
+    port = free_port()
     settings = WorkerSettings(  # type: ignore[call-arg]
         _env_file=None, PROMETHEUS_PORT=port, PROMETHEUS_MULTIPROC_DIR=multiproc_dir
     )
