@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _worker_fakes import JobRunner, clear_worker_env
+from _worker_fakes import JobRunner, clear_worker_env, preserved_logging
 from livekit.agents import AgentSession, JobExecutorType, JobProcess
 from livekit.agents.testing import fake_job_context
 from livekit.agents.utils import http_context
@@ -80,21 +80,19 @@ class Call:
     def session(self) -> AgentSession[Any]:
         return self.runner.ctx.primary_session
 
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.metrics.registry.get_sample_value(name, labels)
+
     def log_entries(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.getvalue().splitlines() if line]
 
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
     out = io.StringIO()
-    configure_logging(level="INFO", fmt="json", stream=out)
-    yield out
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
+    with preserved_logging():
+        configure_logging(level="INFO", fmt="json", stream=out)
+        yield out
 
 
 @contextlib.asynccontextmanager
@@ -157,12 +155,7 @@ async def test_the_caller_is_greeted_in_their_language_and_the_brain_gets_the_me
     later = [e for e in call.log_entries() if e["name"] == "livekit.agents"]
     assert later
     assert all(e.get("conversation_id") == _thread_of(metadata) for e in later)
-    assert (
-        call.metrics.registry.get_sample_value(
-            "voice_agent_conversations_total", {"metadata": "ok"}
-        )
-        == 1
-    )
+    assert call.metric("voice_agent_conversations_total", metadata="ok") == 1
 
 
 async def test_caller_attributes_complete_the_dispatch(
@@ -207,12 +200,7 @@ async def test_bad_metadata_is_one_warning_and_the_agent_still_talks(
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     assert named in warnings[0].getMessage()
-    assert (
-        call.metrics.registry.get_sample_value(
-            "voice_agent_conversations_total", {"metadata": "problems"}
-        )
-        == 1
-    )
+    assert call.metric("voice_agent_conversations_total", metadata="problems") == 1
 
 
 async def test_the_caller_named_in_the_metadata_is_the_one_served(
@@ -323,12 +311,7 @@ async def test_a_brain_that_cannot_start_is_logged_once_and_released(
         assert call.transcripts == []
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == ["could not start the conversation"]
-    assert (
-        call.metrics.registry.get_sample_value(
-            "voice_agent_errors_total", {"stage": "startup", "recoverable": "false"}
-        )
-        == 1
-    )
+    assert call.metric("voice_agent_errors_total", stage="startup", recoverable="false") == 1
     # what the brain opened was released: the SQLite file can be opened and written again
     path = settings.resolved_checkpoint_sqlite_path
     async with open_checkpointer(redis_url=None, sqlite_path=path) as saver:
