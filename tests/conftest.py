@@ -1,15 +1,21 @@
-"""Fixtures shared by every test package: a real redis-server on a free loopback port."""
+"""Fixtures shared by every test package: a real redis-server on a free loopback port, and
+the embedded demo PMS."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from tests.redis_process import RedisProcess
+from tools.pms import DemoPMS, fixed_clock
+
+DEMO_NOW = datetime(2025, 3, 10, 15, 0, tzinfo=UTC)
+"""The moment the tests' demo PMS lives in: the seeded reservations are relative to it."""
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +60,11 @@ def espeak_binary() -> str:
     if path is None:
         pytest.fail("these tests need the espeak-ng binary: apt-get install -y espeak-ng")
     return path
+
+
+@pytest.fixture
+async def pms(tmp_path: Path) -> AsyncIterator[DemoPMS]:
+    """The embedded demo PMS (seeded) on a temp file, its clock fixed at `DEMO_NOW`."""
+    demo = DemoPMS(tmp_path / "demo.sqlite3", clock=fixed_clock(DEMO_NOW))
+    yield demo
+    await demo.aclose()
