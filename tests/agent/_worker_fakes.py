@@ -6,8 +6,11 @@ The room the worker joins is `room_fakes.FakeRoom`; scripted plugins are in `aud
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +29,22 @@ def worker_process_env(**extra: str) -> dict[str, str]:
 
     names = {info.alias for info in WorkerSettings.model_fields.values()}
     return {**{k: v for k, v in os.environ.items() if k not in names}, **extra}
+
+
+def run_agent_cli(
+    *args: str, cwd: Path, env: Mapping[str, str], input: str = "", timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """`python -m agent ARGS` run to its end, typed `input` on stdin, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=dict(env),
+        timeout=timeout,
+        check=False,
+    )
 
 
 def clear_worker_env(monkeypatch: Any) -> None:

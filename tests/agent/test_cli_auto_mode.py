@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _worker_fakes import clear_worker_env, worker_process_env
+from _worker_fakes import clear_worker_env, run_agent_cli, worker_process_env
 
 from agent.__main__ import auto_mode
 from agent.settings import WorkerSettings
@@ -42,11 +40,8 @@ def test_the_bare_command_answers_a_typed_question_with_nothing_configured(
     tmp_path: Path,
 ) -> None:
     env = worker_process_env(DATA_DIR=str(tmp_path / "data"))
-    result = subprocess.run(
-        [sys.executable, "-m", "agent"],
+    result = run_agent_cli(
         input="Hello there!\n/quit\n",
-        capture_output=True,
-        text=True,
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(ROOT)},
         timeout=120,

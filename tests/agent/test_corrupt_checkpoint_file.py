@@ -5,17 +5,15 @@ line, a fresh file is started, and the caller is greeted and answered (worker br
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _worker_fakes import WorkerBrain, worker_process_env
+from _worker_fakes import WorkerBrain, run_agent_cli, worker_process_env
 from graph_fakes import spoken
 from livekit.agents import Agent, AgentSession
 
 ROOT = Path(__file__).resolve().parents[2]
-CONSOLE = [sys.executable, "-m", "agent", "console", "--text"]
+CONSOLE = ("console", "--text")
 GARBAGE = b"this is not an SQLite database, just bytes a crash left behind\n" * 64
 
 
@@ -53,11 +51,11 @@ def test_console_text_greets_and_answers_over_a_corrupt_file(tmp_path: Path) -> 
         PYTHONPATH=str(ROOT),
         HOME=str(tmp_path),
     )
-    result = subprocess.run(
-        [*CONSOLE, "--metadata", '{"property_id": "casa-del-sol"}'],
+    result = run_agent_cli(
+        *CONSOLE,
+        "--metadata",
+        '{"property_id": "casa-del-sol"}',
         input="What's the wifi password?\n/quit\n",
-        capture_output=True,
-        text=True,
         cwd=tmp_path,
         env=env,
         timeout=180,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _worker_fakes import WorkerBrain, clear_worker_env, worker_process_env
+from _worker_fakes import WorkerBrain, clear_worker_env, run_agent_cli, worker_process_env
 from langchain_core.messages import HumanMessage
 
 from agent.preflight import preflight
@@ -94,15 +92,7 @@ async def test_the_call_still_talks_when_redis_is_down(
 
 def test_the_cli_refuses_to_start_with_a_pms_that_cannot_work(tmp_path: Path) -> None:
     env = worker_process_env(PMS_DEMO_PATH=str(tmp_path), PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, "-m", "agent", "console", "--text"],
-        input="",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
+    result = run_agent_cli("console", "--text", cwd=tmp_path, env=env, timeout=120)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("voice-agent: invalid PMS configuration: PMS_DEMO_PATH")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _worker_fakes import worker_process_env
+from _worker_fakes import run_agent_cli, worker_process_env
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -86,19 +84,12 @@ def traced_turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rece
         LANGSMITH_PROJECT="voice-agent-tests",
     )
     try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "agent",
-                "console",
-                "--text",
-                "--metadata",
-                json.dumps({"guest_name": GUEST, "property_id": "harbour-view"}),
-            ],
+        result = run_agent_cli(
+            "console",
+            "--text",
+            "--metadata",
+            json.dumps({"guest_name": GUEST, "property_id": "harbour-view"}),
             input=f"{QUESTION}\n",  # then end of input: the console exits by itself
-            capture_output=True,
-            text=True,
             cwd=tmp,
             env=env,
             timeout=240,
