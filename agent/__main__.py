@@ -73,7 +73,7 @@ def _mode(args: argparse.Namespace) -> RunMode:
 
 
 def _configure_logs(settings: WorkerSettings, mode: RunMode) -> None:
-    from agent.logging_setup import configure_logging
+    from agent.observability import configure_logging
 
     configure_logging(
         level=settings.resolved_log_level(mode),
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return download_files(settings)
     import asyncio
 
-    from agent.preflight import preflight
+    from agent.settings import preflight
 
     try:
         asyncio.run(preflight(settings))

@@ -21,13 +21,12 @@ from langchain_core.tools import BaseTool
 from langgraph.pregel.remote import RemoteGraph
 from livekit.agents import APIConnectionError
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
-from agent.chat_model import ChatModelConfig, build_chat_model, provider_name
 from agent.graph_llm import GraphLLM
 from agent.metadata import DispatchMetadata, conversation_key
-from agent.preflight import answers_ping
-from agent.settings import DEFAULT_GRAPH, WorkerSettings, build_graph
-from agent.tracing import flush_langsmith, langsmith_tracer
+from agent.observability import flush_langsmith, langsmith_tracer
+from agent.settings import DEFAULT_GRAPH, WorkerSettings, answers_ping, build_graph
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder
 from tools.knowledge import knowledge_tools
@@ -46,6 +45,58 @@ from workflows.document_qa import document_qa_tool
 from workflows.turn_lock import TurnLock, TurnLockTimeoutError, TurnLockUnavailableError
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatModelConfig:
+    """What the brain needs to reach a chat model; built from WorkerSettings at the edge."""
+
+    model: str = "gpt-4.1-mini"
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    temperature: float = 0.3
+    timeout_s: float = 20.0
+    max_retries: int = 1
+
+
+def provider_name(base_url: str | None) -> str:
+    """A short provider label for usage metrics, derived from the endpoint."""
+    if not base_url:
+        return "openai"
+    host = base_url.split("//", 1)[-1].split("/", 1)[0].lower()
+    for marker, name in (
+        ("azure", "azure"),
+        ("11434", "ollama"),
+        ("ollama", "ollama"),
+        ("groq", "groq"),
+        ("openrouter", "openrouter"),
+        ("together", "together"),
+    ):
+        if marker in host:
+            return name
+    return "openai-compatible"
+
+
+def build_chat_model(config: ChatModelConfig) -> BaseChatModel | None:
+    """The configured chat model, or None so the graph runs its deterministic fallback."""
+    local_endpoint = config.base_url is not None and provider_name(config.base_url) == "ollama"
+    if config.api_key is None and not local_endpoint:
+        return None
+    from langchain_openai import ChatOpenAI
+
+    # Ollama and vLLM accept any key; the client library insists on one being set.
+    key = config.api_key or SecretStr("not-needed")
+    return ChatOpenAI(
+        model=config.model,
+        api_key=key,
+        base_url=config.base_url,
+        temperature=config.temperature,
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+        streaming=True,
+        stream_usage=True,
+    )
+
 
 DEFAULT_INSTRUCTIONS = (
     "You are the voice assistant of a hospitality company. You help guests with their "

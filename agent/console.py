@@ -21,10 +21,9 @@ from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 from prometheus_client import CollectorRegistry
 
-from agent.logging_setup import bind_log_fields
 from agent.metadata import parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
-from agent.tracing import flush_traces, start_otel_tracing
+from agent.observability import bind_log_fields, flush_traces, start_otel_tracing
 
 if TYPE_CHECKING:
     from agent.settings import WorkerSettings

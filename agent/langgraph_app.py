@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from agent.chat_model import build_chat_model
+from agent.brain import build_chat_model
 from agent.settings import WorkerSettings, build_graph
 from tools.documents import DocumentStore, build_document_store
 from tools.embeddings import build_embedder

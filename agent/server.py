@@ -31,14 +31,12 @@ from prometheus_client import CollectorRegistry
 
 from agent.brain import Brain, build_brain
 from agent.chat.channel import channel_for_brain
-from agent.logging_setup import bind_log_fields
 from agent.metadata import merge_participant_attributes, parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
+from agent.observability import bind_log_fields, flush_traces, start_otel_tracing
 
 # Imported at module level, on the main thread: LiveKit plugins refuse other threads.
-from agent.providers import MediaConfig, build_vad
-from agent.session import build_session
-from agent.tracing import flush_traces, start_otel_tracing
+from agent.providers import MediaConfig, build_session, build_vad
 
 if TYPE_CHECKING:
     from agent.settings import WorkerSettings
@@ -252,7 +250,7 @@ def new_server(settings: WorkerSettings) -> AgentServer:
         prometheus_port=settings.prometheus_port,
         prometheus_multiproc_dir=str(multiproc_dir) if multiproc_dir is not None else None,
         setup_fnc=Prewarm(settings),
-        preload_modules=["agent.server", "agent.brain", "agent.session"],
+        preload_modules=["agent.server", "agent.brain", "agent.providers"],
     )
     return server
 

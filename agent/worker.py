@@ -30,7 +30,7 @@ if __name__ in ("__main__", "__mp_main__") and not __package__:
 
 from livekit.agents import JobContext, Plugin, cli
 
-from agent.logging_setup import redact_livekit_logs
+from agent.observability import redact_livekit_logs
 from agent.server import JobEntrypoint, new_server
 from agent.settings import SettingsError, WorkerSettings, load_settings
 from tools.settings import ToolsSettings

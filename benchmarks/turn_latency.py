@@ -1,7 +1,7 @@
 """End of caller speech → first agent audio frame, through the real voice session.
 
 Real espeak-ng speech (48 kHz) is played in real time into the project's own session
-(`agent.session.build_session`) with the real Silero VAD; STT, LLM and TTS are scripted
+(`agent.providers.build_session`) with the real Silero VAD; STT, LLM and TTS are scripted
 with fixed latencies. Rows:
 
 - anchor: a plain scripted LiveKit LLM (`ttft` then the reply);

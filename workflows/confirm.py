@@ -13,7 +13,7 @@ from typing import Any
 
 from langgraph.types import interrupt
 
-# The project's one yes/no vocabulary: GraphLLM (agent/graph_llm/interrupts.py) uses it to turn
+# The project's one yes/no vocabulary: GraphLLM (agent/graph_llm/speech.py) uses it to turn
 # a spoken answer into a decision, and `is_affirmative` reads plain-text resumes (e.g. Studio).
 _YES_WORDS = frozenset(
     {

@@ -6,13 +6,13 @@
 
 `graph` is a compiled graph with a checkpointer, or a `RemoteGraph` on a LangGraph server.
 
-The package imports only langgraph, langchain-core and livekit-agents, so it can be copied
-into another worker on its own. See docs/graph-llm.md.
+The package imports langgraph, langchain-core and livekit-agents, plus one function, the
+project's yes/no vocabulary (`workflows.confirm.spoken_yes_no`, standard library only): to copy
+the package into another worker, copy that function with it. See docs/graph-llm.md.
 """
 
 from .builders import default_speaking_nodes, node_names, recognise_builder, side_effecting_tools
 from .events import GraphLLMEvent, ToolFinished, ToolStarted, TurnLatency
-from .interrupts import interrupt_question, resume_value
 from .llm import (
     DEFAULT_APOLOGY,
     DEFAULT_FILLER,
@@ -20,7 +20,7 @@ from .llm import (
     GraphLLMStream,
     to_api_error,
 )
-from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node
+from .speech import FLUSH_MARKER, flush_chunk, graph_llm_node, interrupt_question, resume_value
 from .threads import server_thread_id
 from .turn import FLUSH_EVENT, SAY_EVENT
 

@@ -48,8 +48,7 @@ from .events import (
     TurnLatency,
     with_handler,
 )
-from .interrupts import UNCLEAR, interrupt_question, resume_value
-from .speech import SpeechFilter, UsageTally, is_handoff
+from .speech import UNCLEAR, SpeechFilter, UsageTally, interrupt_question, is_handoff, resume_value
 from .threads import GraphThreads
 
 if TYPE_CHECKING:

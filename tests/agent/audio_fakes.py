@@ -41,8 +41,7 @@ from livekit.agents.vad import VAD
 from livekit.agents.voice.events import AgentStateChangedEvent, ConversationItemAddedEvent
 from livekit.agents.voice.io import AudioInput, AudioOutput, AudioOutputCapabilities
 
-from agent.providers import MediaConfig
-from agent.session import build_session
+from agent.providers import MediaConfig, build_session
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
 # upper bound for any wait on the session; the scripted pipeline answers in about a second

@@ -30,9 +30,9 @@ from prometheus_client import CollectorRegistry
 from room_fakes import FakeParticipant, FakeRoom, eventually
 
 from agent.brain import greeting
-from agent.logging_setup import configure_logging
 from agent.metadata import conversation_key, parse_dispatch_metadata
 from agent.metrics import WorkerMetrics
+from agent.observability import configure_logging
 from agent.server import (
     METRICS_KEY,
     VAD_KEY,

@@ -13,12 +13,15 @@ from livekit.agents.types import FlushSentinel
 
 from agent.graph_llm import to_api_error
 from agent.graph_llm.events import summarize_args
-from agent.graph_llm.interrupts import UNCLEAR, interrupt_question, resume_value, spoken_yes_no
 from agent.graph_llm.speech import (
+    UNCLEAR,
     SpeechFilter,
     UsageTally,
     flush_chunk,
+    interrupt_question,
+    resume_value,
     speech_segments,
+    spoken_yes_no,
 )
 from agent.graph_llm.turn import (
     SpokenSegment,

@@ -16,8 +16,7 @@ from livekit.agents import Agent, AgentSession
 
 from agent.brain import build_brain
 from agent.metadata import DispatchMetadata
-from agent.preflight import preflight
-from agent.settings import SettingsError, WorkerSettings, load_graph_builder
+from agent.settings import SettingsError, WorkerSettings, load_graph_builder, preflight
 
 TEAM_GRAPH = """
 from langchain.agents import create_agent

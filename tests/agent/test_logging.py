@@ -14,7 +14,7 @@ import pytest
 from _worker_fakes import preserved_logging
 
 from agent.console import run_text_console
-from agent.logging_setup import bind_log_fields, configure_logging
+from agent.observability import bind_log_fields, configure_logging
 from agent.settings import WorkerSettings
 
 log = logging.getLogger("agent.test")
@@ -140,7 +140,7 @@ def test_livekits_own_handlers_get_the_call_ids_and_lose_the_secrets(
 ) -> None:
     from livekit.agents.cli.log import JsonFormatter as LiveKitJsonFormatter
 
-    from agent.logging_setup import redact_livekit_logs
+    from agent.observability import redact_livekit_logs
 
     handler = logging.StreamHandler(stream)
     handler.setFormatter(LiveKitJsonFormatter())

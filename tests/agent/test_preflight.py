@@ -10,8 +10,7 @@ import pytest
 from _worker_fakes import WorkerBrain, clear_worker_env, run_agent_cli, worker_process_env
 from langchain_core.messages import HumanMessage
 
-from agent.preflight import preflight
-from agent.settings import SettingsError, WorkerSettings
+from agent.settings import SettingsError, WorkerSettings, preflight
 from tests.redis_process import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,7 @@ from audio_fakes import ScriptedLLM, ScriptedSTT, ScriptedTTS, VoiceHarness, spe
 from livekit.agents.vad import VAD
 from livekit.plugins import deepgram, openai, silero
 
-from agent.providers import MediaConfig, MediaConfigError
-from agent.session import build_session
+from agent.providers import MediaConfig, MediaConfigError, build_session
 from agent.settings import WorkerSettings
 
 QUESTION = "When is breakfast served?"

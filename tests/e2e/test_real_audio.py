@@ -36,8 +36,7 @@ from agent.local_speech import load_whisper_model
 from agent.local_speech.espeak_tts import EspeakTTS
 from agent.local_speech.whisper_stt import WhisperSTT
 from agent.metadata import DispatchMetadata
-from agent.providers import MediaConfig, build_tts
-from agent.session import build_session
+from agent.providers import MediaConfig, build_session, build_tts
 from agent.settings import WorkerSettings
 
 pytestmark = pytest.mark.usefixtures("espeak_binary")
