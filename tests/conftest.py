@@ -1,62 +1,31 @@
-"""Fixtures shared by every test package: a real redis-server on a free loopback port."""
+"""Fixtures shared by every test package: a real redis-server on a free loopback port, and
+the embedded demo PMS."""
 
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.redis_process import RedisProcess, free_port
+from tests.redis_process import RedisProcess
+from tools.pms import DemoPMS, fixed_clock
+
+DEMO_NOW = datetime(2025, 3, 10, 15, 0, tzinfo=UTC)
+"""The moment the tests' demo PMS lives in: the seeded reservations are relative to it."""
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start a throwaway redis-server; yields its URL. Requires the Debian package."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: apt-get install -y redis-server")
-    port = free_port()
-    workdir: Path = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not start within 10 s")
+    server = RedisProcess(tmp_path_factory.mktemp("redis"), "--appendonly", "no")
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 @pytest.fixture
@@ -91,3 +60,11 @@ def espeak_binary() -> str:
     if path is None:
         pytest.fail("these tests need the espeak-ng binary: apt-get install -y espeak-ng")
     return path
+
+
+@pytest.fixture
+async def pms(tmp_path: Path) -> AsyncIterator[DemoPMS]:
+    """The embedded demo PMS (seeded) on a temp file, its clock fixed at `DEMO_NOW`."""
+    demo = DemoPMS(tmp_path / "demo.sqlite3", clock=fixed_clock(DEMO_NOW))
+    yield demo
+    await demo.aclose()

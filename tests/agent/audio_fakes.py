@@ -262,6 +262,18 @@ class CapturingAudioOutput(AudioOutput):
 # STT
 
 
+class _ScriptedPlugin:
+    """The name every scripted plugin reports in LiveKit's metrics and logs."""
+
+    @property
+    def model(self) -> str:
+        return "scripted"
+
+    @property
+    def provider(self) -> str:
+        return "tests"
+
+
 class _Endpointer:
     """Energy-based utterance finder on the audio clock (what a streaming STT does)."""
 
@@ -295,7 +307,7 @@ class _Endpointer:
         return None
 
 
-class ScriptedSTT(stt.STT):
+class ScriptedSTT(_ScriptedPlugin, stt.STT):
     """Transcribes each utterance it hears with the next scripted transcript."""
 
     def __init__(
@@ -316,14 +328,6 @@ class ScriptedSTT(stt.STT):
         self.idle_final = idle_final
         self.threshold = threshold
         self.finals: list[tuple[str, float]] = []
-
-    @property
-    def model(self) -> str:
-        return "scripted"
-
-    @property
-    def provider(self) -> str:
-        return "tests"
 
     def next_transcript(self) -> str:
         return self._script.popleft() if self._script else ""
@@ -421,7 +425,7 @@ class LLMRequest:
     cancelled: bool = False
 
 
-class ScriptedLLM(llm.LLM):
+class ScriptedLLM(_ScriptedPlugin, llm.LLM):
     """Answers each turn with `reply(user_text)` after `ttft`, streaming word by word."""
 
     def __init__(
@@ -436,14 +440,6 @@ class ScriptedLLM(llm.LLM):
         self.ttft = ttft
         self.word_interval = word_interval
         self.requests: list[LLMRequest] = []
-
-    @property
-    def model(self) -> str:
-        return "scripted"
-
-    @property
-    def provider(self) -> str:
-        return "tests"
 
     def reply_for(self, user_text: str) -> str:
         return self._reply(user_text)
@@ -524,7 +520,7 @@ class ScriptedTTSOptions:
     requests: list[TTSRequest] = field(default_factory=list)
 
 
-class ScriptedTTS(tts.TTS):
+class ScriptedTTS(_ScriptedPlugin, tts.TTS):
     """Synthesises a voiced waveform of `seconds_per_char * len(text)` after `ttfb`."""
 
     def __init__(
@@ -542,14 +538,6 @@ class ScriptedTTS(tts.TTS):
     @property
     def requests(self) -> list[TTSRequest]:
         return self.opts.requests
-
-    @property
-    def model(self) -> str:
-        return "scripted"
-
-    @property
-    def provider(self) -> str:
-        return "tests"
 
     def duration_for(self, text: str) -> float:
         return len(text.strip()) * self.opts.seconds_per_char

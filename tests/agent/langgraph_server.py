@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.redis_process import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_ENV = REPO_ROOT / ".venv-langgraph"
@@ -51,12 +52,6 @@ class LangGraphDevServer:
         except OSError:
             return "(no server log)"
         return "\n".join(text.splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_server_env() -> Path:
@@ -95,7 +90,7 @@ def langgraph_dev(
     (workdir / "langgraph.json").write_text(
         json.dumps({"dependencies": ["."], "graphs": dict(graphs)}, indent=2)
     )
-    port = _free_port()
+    port = free_port()
     server = LangGraphDevServer(url=f"http://127.0.0.1:{port}", log_path=workdir / "server.log")
     server_env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     server_env.update(env or {})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from _worker_fakes import clear_worker_env, preserved_logging
 from whisper_model import bundled_whisper_model
 
 from agent.__main__ import main
+from tests.redis_process import free_port
 
 SECRET = "lk-secret-never-print-me"
 
@@ -161,14 +161,8 @@ def test_download_files_reports_a_failed_download(
     assert "download failed: model host unreachable" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_start_prewarms_job_processes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    metrics_port = _free_port()
+    metrics_port = free_port()
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
     env = {
         **base,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _worker_fakes import clear_worker_env
+from _worker_fakes import clear_worker_env, run_agent_cli, worker_process_env
 
 from agent.__main__ import auto_mode
 from agent.settings import WorkerSettings
@@ -42,17 +39,9 @@ def test_nothing_configured_opens_the_text_console(monkeypatch: pytest.MonkeyPat
 def test_the_bare_command_answers_a_typed_question_with_nothing_configured(
     tmp_path: Path,
 ) -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {info.alias for info in WorkerSettings.model_fields.values()}
-    }
-    env["DATA_DIR"] = str(tmp_path / "data")
-    result = subprocess.run(
-        [sys.executable, "-m", "agent"],
+    env = worker_process_env(DATA_DIR=str(tmp_path / "data"))
+    result = run_agent_cli(
         input="Hello there!\n/quit\n",
-        capture_output=True,
-        text=True,
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(ROOT)},
         timeout=120,

@@ -6,17 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
 from data_channel_fakes import (
-    FakeParticipant,
     SmallBrain,
-    check_event,
-    check_reply,
     memory_store,
     small_brain,
     store_tools,
@@ -25,8 +22,9 @@ from graph_fakes import ScriptedChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from livekit.agents import AgentSession
+from room_fakes import FakeParticipant, FakeRoom, check_event, check_reply
 
-from agent.chat.channel import EventPublisher
+from agent.chat.channel import EventPublisher, RoomSender
 from agent.chat.conversation import Conversation, TurnSources
 from agent.chat.handlers import builtin_commands
 from agent.chat.pipeline import (
@@ -40,7 +38,7 @@ from agent.chat.pipeline import (
     Reply,
     Sender,
 )
-from agent.chat.protocol import EventType, ReplyMode, ReplyModeData, Wire, event_envelope
+from agent.chat.protocol import TOPIC_EVENT, EventType, ReplyMode, ReplyModeData
 from agent.graph_llm.events import ToolFinished
 from tools.pms import DemoPMS, fixed_clock
 from workflows.confirm import confirm
@@ -57,17 +55,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@dataclass
-class RecordingEvents:
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def emit(self, event_type: EventType, data: Wire) -> None:
-        self.events.append(dict(check_event(event_envelope(event_type, data).model_dump())))
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e["data"] for e in self.events if e["type"] == kind]
 
 
 class HangingChatModel(ScriptedChatModel):
@@ -111,11 +98,17 @@ def late_checkout_workflow(requests: list[str]) -> Workflow:
 @dataclass
 class Layer:
     dispatcher: CommandPipeline
-    events: RecordingEvents
+    publisher: EventPublisher
+    room: FakeRoom
     conversation: Conversation
     brain: SmallBrain
     clock: FakeClock
     requests: list[str]
+
+    async def events(self, kind: str) -> list[dict[str, Any]]:
+        """The agent events of `kind` the caller received (the room checks their schema)."""
+        await self.publisher.flush()
+        return [e["data"] for e in self.room.events(kind)]
 
     async def send(self, sender: Sender, envelope: dict[str, Any] | str | bytes) -> dict[str, Any]:
         payload = json.dumps(envelope) if isinstance(envelope, dict) else envelope
@@ -154,7 +147,13 @@ async def build_layer(
     brain = small_brain(model=None, tools=tools)
     clock = FakeClock()
     requests: list[str] = []
-    events = RecordingEvents()
+    room = FakeRoom()
+    out = RoomSender(room, timeout_s=timeout_s)
+
+    async def send_event(payload: str) -> None:
+        await out.send(payload, TOPIC_EVENT, CALLER.identity)
+
+    publisher = EventPublisher(send_event)
     session: AgentSession[Any] = AgentSession(llm=brain.llm)
     limiter = RateLimiter(limit=limit, window_s=10, clock=clock)
     conversation = Conversation(
@@ -169,7 +168,7 @@ async def build_layer(
     )
     services = CommandServices(
         conversation=conversation,
-        events=events,
+        events=publisher,
         tools=tools,
         chat_model=chat_model,
         workflows=workflows,
@@ -181,7 +180,7 @@ async def build_layer(
         limiter=limiter,
         timeout_s=timeout_s,
     )
-    return Layer(dispatcher, events, conversation, brain, clock, requests)
+    return Layer(dispatcher, publisher, room, conversation, brain, clock, requests)
 
 
 @pytest.fixture
@@ -394,7 +393,7 @@ async def test_document_qa_workflow_reports_progress_and_a_sourced_answer(layer:
     assert "courtyard" in data["result"]["answer"]
     assert data["result"]["sources"][0]["source"].endswith("parking.md")
     assert "courtyard" in text
-    progress = layer.events.of("workflow_progress")
+    progress = await layer.events("workflow_progress")
     assert progress[0]["status"] == "started"
     assert [p["step"] for p in progress if p["status"] == "step"] == [
         "input",
@@ -513,7 +512,8 @@ async def test_reset_asks_first_then_starts_a_new_thread(layer: Layer) -> None:
     assert done["data"]["status"] == "reset"
     assert done["data"]["previous_conversation_id"] == before
     assert layer.brain.llm.thread_id == done["data"]["conversation_id"] != before
-    assert layer.events.of("thread_reset")[0]["conversation_id"] == layer.brain.llm.thread_id
+    (reset_event,) = await layer.events("thread_reset")
+    assert reset_event["conversation_id"] == layer.brain.llm.thread_id
     again = await layer.command(STAFF, "reset", {"confirm": True})
     assert error_code(again) == "nothing_to_confirm"
 
@@ -534,7 +534,7 @@ async def test_mode_shows_and_changes_the_reply_mode(layer: Layer) -> None:
     reply, text = await layer.chat(CALLER, "/mode TEXT")
     assert reply["data"] == {"mode": "text", "changed": True}
     assert layer.conversation.reply_mode is ReplyMode.TEXT
-    assert layer.events.of("reply_mode") == [{"mode": "text"}]
+    assert await layer.events("reply_mode") == [{"mode": "text"}]
     bad, text = await layer.chat(CALLER, "/mode loud")
     assert error_code(bad) == "invalid_arguments"
     assert "Usage: /mode [voice|text|both]" in text

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from data_channel_fakes import REPLY_SCHEMA, REQUEST_SCHEMA, SCHEMA_DIR
 from jsonschema import ValidationError
 from pydantic import ValidationError as SettingsValidationError
+from room_fakes import REPLY_SCHEMA, REQUEST_SCHEMA, SCHEMA_DIR
 
 from agent.chat.channel import DataChannelConfig
 from agent.chat.handlers import COMMANDS

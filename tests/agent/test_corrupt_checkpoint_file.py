@@ -4,23 +4,16 @@ line, a fresh file is started, and the caller is greeted and answered (worker br
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _worker_fakes import clear_worker_env
+from _worker_fakes import WorkerBrain, run_agent_cli, worker_process_env
+from graph_fakes import spoken
 from livekit.agents import Agent, AgentSession
 
-from agent.brain import build_brain
-from agent.metadata import DispatchMetadata
-from agent.settings import WorkerSettings
-
 ROOT = Path(__file__).resolve().parents[2]
-CONSOLE = [sys.executable, "-m", "agent", "console", "--text"]
+CONSOLE = ("console", "--text")
 GARBAGE = b"this is not an SQLite database, just bytes a crash left behind\n" * 64
 
 
@@ -32,28 +25,16 @@ def corrupt_file(data_dir: Path) -> Path:
 
 
 async def test_the_brain_moves_a_corrupt_file_aside_and_the_call_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, worker_brain: WorkerBrain, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clear_worker_env(monkeypatch)
     caplog.set_level(logging.ERROR)
     path = corrupt_file(tmp_path / "data")
-    settings = WorkerSettings(  # type: ignore[call-arg]
-        _env_file=None, DATA_DIR=tmp_path / "data", EMBEDDINGS_PROVIDER="hashing"
-    )
-    async with contextlib.AsyncExitStack() as stack:
-        brain = await build_brain(
-            settings,
-            DispatchMetadata(property_id="casa-del-sol"),
-            room_name="r",
-            caller_identity="c",
-            stack=stack,
-        )
+    async with worker_brain(DATA_DIR=tmp_path / "data", EMBEDDINGS_PROVIDER="hashing") as brain:
         assert brain.greeting
         async with AgentSession(llm=brain.llm) as session:
             await session.start(Agent(instructions=brain.instructions))
             result = await session.run(user_input="What's the wifi password?")
-        answer = " ".join((e.item.text_content or "") for e in result.events if e.type == "message")
-        assert "paella-sunset" in answer
+        assert "paella-sunset" in spoken(result)
 
     errors = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
     assert len(errors) == 1 and str(path) in errors[0]
@@ -64,21 +45,17 @@ async def test_the_brain_moves_a_corrupt_file_aside_and_the_call_goes_on(
 
 def test_console_text_greets_and_answers_over_a_corrupt_file(tmp_path: Path) -> None:
     path = corrupt_file(tmp_path / "data")
-    names = {info.alias for info in WorkerSettings.model_fields.values()}
-    env = {k: v for k, v in os.environ.items() if k not in names}
-    env.update(
-        {
-            "DATA_DIR": str(tmp_path / "data"),
-            "EMBEDDINGS_PROVIDER": "hashing",
-            "PYTHONPATH": str(ROOT),
-            "HOME": str(tmp_path),
-        }
+    env = worker_process_env(
+        DATA_DIR=str(tmp_path / "data"),
+        EMBEDDINGS_PROVIDER="hashing",
+        PYTHONPATH=str(ROOT),
+        HOME=str(tmp_path),
     )
-    result = subprocess.run(
-        [*CONSOLE, "--metadata", '{"property_id": "casa-del-sol"}'],
+    result = run_agent_cli(
+        *CONSOLE,
+        "--metadata",
+        '{"property_id": "casa-del-sol"}',
         input="What's the wifi password?\n/quit\n",
-        capture_output=True,
-        text=True,
         cwd=tmp_path,
         env=env,
         timeout=180,

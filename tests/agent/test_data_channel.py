@@ -18,14 +18,13 @@ from data_channel_fakes import (
     CALLER,
     WIFI_ANSWER,
     Call,
-    FakeParticipant,
-    eventually,
     start_call,
 )
 from graph_fakes import room_rate_tool
 from langchain_core.messages import AIMessage
 from livekit.agents import AgentSession, llm, stt, tts
 from livekit.agents.voice.events import ErrorEvent
+from room_fakes import FakeParticipant, eventually
 
 from agent.chat.channel import DataChannelConfig, attach_data_channel
 from agent.chat.protocol import TOPIC_CHAT, TOPIC_EVENT

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 from _worker_fakes import clear_worker_env
-from data_channel_fakes import HOUSE_DOCS, FakeParticipant, FakeRoom, eventually
+from data_channel_fakes import HOUSE_DOCS
 from livekit.agents import Agent, AgentSession
 from livekit.agents.voice.room_io import RoomOptions
+from room_fakes import FakeParticipant, FakeRoom, eventually
 
 from agent.brain import Brain, build_brain
-from agent.chat.channel import DataChannel, DataChannelConfig, attach_data_channel
+from agent.chat.channel import DataChannel, channel_for_brain
 from agent.metadata import DispatchMetadata
 from agent.settings import WorkerSettings
 from tools.documents import build_document_store
-from workflows.registry import build_workflow_registry
 
 CALLER = "guest-7"
 
@@ -54,21 +54,13 @@ async def wired(
         session: AgentSession[Any] = AgentSession(
             llm=brain.llm, vad=None, turn_handling={"turn_detection": "manual"}
         )
-        channel = attach_data_channel(
+        # the worker's own wiring for a call
+        channel = channel_for_brain(
             session,
             room,  # type: ignore[arg-type]
-            graph_llm=brain.llm,
-            graph=brain.graph,
-            tools=brain.tools,
+            brain=brain,
             caller_identity=CALLER,
-            config=DataChannelConfig(),
-            chat_model=brain.chat_model,
-            workflows=build_workflow_registry(
-                store=brain.documents, model=brain.chat_model, pms=brain.pms, desk=brain.desk
-            ),
-            extra_providers=brain.providers,
-            agent_name=settings.agent_name,
-            greeting=brain.greeting,
+            settings=settings,
         )
         stack.push_async_callback(session.aclose)
         stack.push_async_callback(channel.aclose)

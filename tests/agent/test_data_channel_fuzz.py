@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from data_channel_fakes import CALLER, Call, FakeParticipant, eventually, start_call
+from data_channel_fakes import CALLER, Call, start_call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from room_fakes import FakeParticipant, eventually
 
 from agent.chat.channel import DataChannelConfig
 from agent.chat.pipeline import is_command_text

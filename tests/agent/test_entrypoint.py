@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import pickle
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
-from _worker_fakes import FakeRemoteParticipant, FakeRoom, JobRunner, clear_worker_env, eventually
+from _worker_fakes import JobRunner, clear_worker_env, preserved_logging
 from livekit.agents import AgentSession, JobExecutorType, JobProcess
 from livekit.agents.testing import fake_job_context
 from livekit.agents.utils import http_context
 from livekit.plugins import silero
 from prometheus_client import CollectorRegistry
+from room_fakes import FakeParticipant, FakeRoom, eventually
 
 from agent.brain import greeting
 from agent.metadata import conversation_key, parse_dispatch_metadata
@@ -41,6 +41,7 @@ from agent.server import (
     build_server,
 )
 from agent.settings import WorkerSettings
+from tests.redis_process import free_port
 from workflows.checkpoint import open_checkpointer
 
 
@@ -79,21 +80,19 @@ class Call:
     def session(self) -> AgentSession[Any]:
         return self.runner.ctx.primary_session
 
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.metrics.registry.get_sample_value(name, labels)
+
     def log_entries(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.getvalue().splitlines() if line]
 
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
     out = io.StringIO()
-    configure_logging(level="INFO", fmt="json", stream=out)
-    yield out
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
+    with preserved_logging():
+        configure_logging(level="INFO", fmt="json", stream=out)
+        yield out
 
 
 @contextlib.asynccontextmanager
@@ -104,7 +103,7 @@ async def _call(
     vad_model: Any,
     *,
     metadata: str = "",
-    participants: tuple[FakeRemoteParticipant, ...] = (FakeRemoteParticipant("caller-1"),),
+    participants: tuple[FakeParticipant, ...] = (FakeParticipant("caller-1"),),
 ) -> AsyncIterator[Call]:
     """One job of the real entrypoint; only the room stands in for the LiveKit server."""
     clear_worker_env(monkeypatch)
@@ -148,7 +147,7 @@ async def test_the_caller_is_greeted_in_their_language_and_the_brain_gets_the_me
         # the caller's data channel welcomes them once, with the brain's greeting
         await eventually(lambda: call.room.events("welcome"))
         (welcome,) = call.room.events("welcome")
-        assert welcome["to"] == ["caller-1"]
+        assert call.room.addressees("welcome") == [("caller-1",)]
         assert welcome["data"]["greeting"] == greeting("de")
     joined = next(e for e in call.log_entries() if e["message"] == "caller joined")
     assert (joined["room"], joined["job_id"]) == ("room-7", "job-7")
@@ -156,18 +155,13 @@ async def test_the_caller_is_greeted_in_their_language_and_the_brain_gets_the_me
     later = [e for e in call.log_entries() if e["name"] == "livekit.agents"]
     assert later
     assert all(e.get("conversation_id") == _thread_of(metadata) for e in later)
-    assert (
-        call.metrics.registry.get_sample_value(
-            "voice_agent_conversations_total", {"metadata": "ok"}
-        )
-        == 1
-    )
+    assert call.metric("voice_agent_conversations_total", metadata="ok") == 1
 
 
 async def test_caller_attributes_complete_the_dispatch(
     monkeypatch: pytest.MonkeyPatch, json_log: io.StringIO, tmp_path: Path, silero_vad: Any
 ) -> None:
-    caller = FakeRemoteParticipant("caller-1", attributes={"language": "de", "guest_name": "Anna"})
+    caller = FakeParticipant("caller-1", attributes={"language": "de", "guest_name": "Anna"})
     async with _call(
         monkeypatch,
         json_log,
@@ -206,18 +200,13 @@ async def test_bad_metadata_is_one_warning_and_the_agent_still_talks(
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     assert named in warnings[0].getMessage()
-    assert (
-        call.metrics.registry.get_sample_value(
-            "voice_agent_conversations_total", {"metadata": "problems"}
-        )
-        == 1
-    )
+    assert call.metric("voice_agent_conversations_total", metadata="problems") == 1
 
 
 async def test_the_caller_named_in_the_metadata_is_the_one_served(
     monkeypatch: pytest.MonkeyPatch, json_log: io.StringIO, tmp_path: Path, silero_vad: Any
 ) -> None:
-    participants = (FakeRemoteParticipant("observer"), FakeRemoteParticipant("guest-7"))
+    participants = (FakeParticipant("observer"), FakeParticipant("guest-7"))
     async with _call(
         monkeypatch,
         json_log,
@@ -227,7 +216,7 @@ async def test_the_caller_named_in_the_metadata_is_the_one_served(
         participants=participants,
     ) as call:
         await eventually(lambda: call.room.events("welcome"), attempts=2000)
-        assert call.room.events("welcome")[0]["to"] == ["guest-7"]
+        assert call.room.addressees("welcome")[0] == ("guest-7",)
         call.room.leave("observer")
         await asyncio.sleep(0)
         assert call.runner.shutdown_reasons == []
@@ -239,12 +228,12 @@ async def test_the_caller_named_in_the_metadata_is_the_one_served(
 async def test_without_a_named_caller_the_first_participant_is_served(
     monkeypatch: pytest.MonkeyPatch, json_log: io.StringIO, tmp_path: Path, silero_vad: Any
 ) -> None:
-    participants = (FakeRemoteParticipant("first"), FakeRemoteParticipant("second"))
+    participants = (FakeParticipant("first"), FakeParticipant("second"))
     async with _call(
         monkeypatch, json_log, _voice_settings(tmp_path), silero_vad, participants=participants
     ) as call:
         await eventually(lambda: call.room.events("welcome"), attempts=2000)
-        assert call.room.events("welcome")[0]["to"] == ["first"]
+        assert call.room.addressees("welcome")[0] == ("first",)
     joined = next(e for e in call.log_entries() if e["message"] == "caller joined")
     assert joined["caller"] == "first"
 
@@ -322,22 +311,11 @@ async def test_a_brain_that_cannot_start_is_logged_once_and_released(
         assert call.transcripts == []
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == ["could not start the conversation"]
-    assert (
-        call.metrics.registry.get_sample_value(
-            "voice_agent_errors_total", {"stage": "startup", "recoverable": "false"}
-        )
-        == 1
-    )
+    assert call.metric("voice_agent_errors_total", stage="startup", recoverable="false") == 1
     # what the brain opened was released: the SQLite file can be opened and written again
     path = settings.resolved_checkpoint_sqlite_path
     async with open_checkpointer(redis_url=None, sqlite_path=path) as saver:
         assert await saver.aget({"configurable": {"thread_id": "t"}}) is None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _job_process() -> JobProcess:
@@ -356,7 +334,7 @@ async def test_prewarm_loads_silero_once_and_the_entrypoint_reuses_it(
     assert isinstance(proc.userdata[METRICS_KEY], WorkerMetrics)
 
     room = FakeRoom()
-    room.join(FakeRemoteParticipant("caller-1"))
+    room.join(FakeParticipant("caller-1"))
     async with http_context.open():
         with fake_job_context(room=room) as ctx:  # type: ignore[arg-type]
             ctx._proc = proc  # a fake job has its own process object; give it the prewarmed one
@@ -369,7 +347,7 @@ async def test_prewarm_loads_silero_once_and_the_entrypoint_reuses_it(
 async def test_the_worker_registers_under_agent_name_and_ships_to_job_processes(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     settings = WorkerSettings(_env_file=None, AGENT_NAME="front-desk", WORKER_PORT=port)  # type: ignore[call-arg]
     assert pickle.loads(pickle.dumps(JobEntrypoint(settings))).settings == settings
     assert pickle.loads(pickle.dumps(Prewarm(settings))).settings == settings

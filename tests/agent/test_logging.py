@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _worker_fakes import preserved_logging
 
 from agent.console import run_text_console
 from agent.observability import bind_log_fields, configure_logging
@@ -21,14 +22,8 @@ log = logging.getLogger("agent.test")
 
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    out = io.StringIO()
-    yield out
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
+    with preserved_logging():
+        yield io.StringIO()
 
 
 def _lines(out: io.StringIO) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _worker_fakes import EchoLLM
+from audio_fakes import ScriptedLLM
 from livekit.agents import Agent, AgentSession
 from livekit.agents.stt import STTError
 from livekit.agents.tts import TTSError
@@ -24,6 +23,11 @@ from agent.graph_llm import ToolFinished
 from agent.metrics import WorkerMetrics
 from agent.server import build_server
 from agent.settings import WorkerSettings
+from tests.redis_process import free_port
+
+
+def _echo() -> ScriptedLLM:
+    return ScriptedLLM(lambda text: f"You said: {text}")
 
 
 def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -33,7 +37,7 @@ def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
 @pytest.fixture
 async def text_session() -> AsyncIterator[AgentSession[Any]]:
     session: AgentSession[Any] = AgentSession(
-        llm=EchoLLM(), vad=None, turn_handling={"turn_detection": "manual"}
+        llm=_echo(), vad=None, turn_handling={"turn_detection": "manual"}
     )
     await session.start(agent=Agent(instructions="test"))
     yield session
@@ -75,7 +79,7 @@ async def test_errors_are_counted_by_stage(text_session: AgentSession[Any]) -> N
 
 def test_tool_calls_and_their_latency_come_from_graph_llm_events() -> None:
     metrics = WorkerMetrics(CollectorRegistry())
-    graph_llm = EchoLLM()
+    graph_llm = _echo()
     metrics.observe_tools(graph_llm)
     for duration, ok in ((0.04, True), (0.3, True), (2.0, False)):
         graph_llm.emit(  # type: ignore[call-overload]
@@ -113,12 +117,6 @@ def test_each_registry_keeps_its_own_values() -> None:
     assert _value(first.registry, "voice_agent_conversations_total", metadata="problems") == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _JOB_PROCESS = textwrap.dedent(
     """
     from prometheus_client import CollectorRegistry
@@ -138,7 +136,7 @@ async def test_job_process_metrics_are_served_on_livekits_prometheus_port(
     multiproc_dir = tmp_path / "prometheus"
     # the worker exports this for its job processes; monkeypatch restores it afterwards
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(multiproc_dir))
-    port = _free_port()
+    port = free_port()
     settings = WorkerSettings(  # type: ignore[call-arg]
         _env_file=None, PROMETHEUS_PORT=port, PROMETHEUS_MULTIPROC_DIR=multiproc_dir
     )

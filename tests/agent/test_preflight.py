@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _worker_fakes import clear_worker_env
+from _worker_fakes import WorkerBrain, clear_worker_env, run_agent_cli, worker_process_env
 from langchain_core.messages import HumanMessage
 
-from agent.brain import build_brain
-from agent.metadata import DispatchMetadata
 from agent.settings import SettingsError, WorkerSettings, preflight
-from tests.redis_process import RedisProcess
+from tests.redis_process import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"redis://:hunter2@127.0.0.1:{port}/0"
+    return f"redis://:hunter2@127.0.0.1:{free_port()}/0"
 
 
 async def test_a_demo_pms_path_that_is_a_directory_stops_start_up(
@@ -81,21 +71,10 @@ async def test_a_redis_that_refuses_config_is_not_warned_about(
 
 
 async def test_the_call_still_talks_when_redis_is_down(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, worker_brain: WorkerBrain, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clear_worker_env(monkeypatch)
     caplog.set_level(logging.ERROR)
-    settings = WorkerSettings(  # type: ignore[call-arg]
-        _env_file=None, DATA_DIR=tmp_path, REDIS_URL=closed_port_url()
-    )
-    async with contextlib.AsyncExitStack() as stack:
-        brain = await build_brain(
-            settings,
-            DispatchMetadata(property_id="casa-del-sol"),
-            room_name="r",
-            caller_identity="c",
-            stack=stack,
-        )
+    async with worker_brain(DATA_DIR=tmp_path, REDIS_URL=closed_port_url()) as brain:
         assert brain.redis is None
         assert brain.providers["checkpointer"] == "AsyncSqliteSaver"
         state = await brain.graph.ainvoke(
@@ -111,18 +90,8 @@ async def test_the_call_still_talks_when_redis_is_down(
 
 
 def test_the_cli_refuses_to_start_with_a_pms_that_cannot_work(tmp_path: Path) -> None:
-    names = {info.alias for info in WorkerSettings.model_fields.values()}
-    env = {k: v for k, v in os.environ.items() if k not in names}
-    env.update({"PMS_DEMO_PATH": str(tmp_path), "PYTHONPATH": str(ROOT)})
-    result = subprocess.run(
-        [sys.executable, "-m", "agent", "console", "--text"],
-        input="",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
+    env = worker_process_env(PMS_DEMO_PATH=str(tmp_path), PYTHONPATH=str(ROOT))
+    result = run_agent_cli("console", "--text", cwd=tmp_path, env=env, timeout=120)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("voice-agent: invalid PMS configuration: PMS_DEMO_PATH")

@@ -18,27 +18,24 @@ from typing import Any
 
 import orjson
 import pytest
-from data_channel_fakes import check_event, check_reply, small_brain
+from data_channel_fakes import small_brain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from livekit.agents import Agent, AgentSession
 from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
+from room_fakes import FakeRoom, check_reply
 
-from agent.chat.conversation import Conversation
-from agent.chat.handlers import builtin_commands
+from agent.chat.channel import DataChannelConfig, attach_data_channel
 from agent.chat.pipeline import (
-    CommandPipeline,
-    CommandServices,
     Drop,
     DropReason,
-    RateLimiter,
     Reply,
     Sender,
     is_command_text,
     unescape_chat,
 )
-from agent.chat.protocol import MAX_ID_CHARS, EventType, Wire, event_envelope
+from agent.chat.protocol import MAX_ID_CHARS, TOPIC_EVENT
 
 # Bounded so a loaded CI core finishes well inside the timeout; raise it locally to dig deeper.
 EXAMPLES = int(os.environ.get("PROTOCOL_FUZZ_EXAMPLES", "800"))
@@ -202,15 +199,25 @@ chat_payloads = st.one_of(
 )
 payloads = st.one_of(envelope_payloads, chat_payloads)
 
+
+def _envelope(request: dict[str, Any], sender: int = 0) -> Payload:
+    return Payload("envelope", json.dumps(request), sender, request)
+
+
+# one sure case per outcome the test requires, so reaching them never depends on the generator
+REQUIRED_CASES = [
+    Payload("envelope", b"{not json", 0),
+    _envelope({"v": 1, "id": "e1", "command": "help", "extra": 1}),
+    _envelope({"v": 1, "id": "e2", "command": "teleport"}),
+    _envelope({"v": 1, "id": "e3", "command": "search", "args": {}}),
+    _envelope({"v": 1, "id": "e4", "command": "search", "args": {"query": "x" * MAX_BYTES}}),
+    _envelope({"v": 2, "id": "e5", "command": "help"}),
+    _envelope({"v": 1, "id": "e6", "command": "help"}, sender=2),
+    _envelope({"v": 1, "id": "e7", "command": "help"}, sender=3),
+    _envelope({"v": 1, "id": "e8", "command": "help"}, sender=4),
+]
+
 # -- the layer under test --------------------------------------------------------------------
-
-
-@dataclass
-class Recorder:
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def emit(self, event_type: EventType, data: Wire) -> None:
-        self.events.append(dict(check_event(event_envelope(event_type, data).model_dump())))
 
 
 @dataclass
@@ -272,19 +279,25 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     brain = small_brain(model=None, tools=[])
     session: AgentSession[Any] = AgentSession(llm=brain.llm)
     runner.run(session.start(agent=Agent(instructions="You are the concierge.")))
-    limiter = RateLimiter(limit=10**9, window_s=1.0)
-    conversation = Conversation(
-        session, brain.llm, graph=brain.graph, limiter=limiter, max_chat_chars=MAX_CHAT_CHARS
+    # the worker's own wiring on the fake room: its events reach the caller, schema-checked
+    room = FakeRoom()
+    config = DataChannelConfig(
+        rate_limit=10**9,
+        rate_window_s=1.0,
+        max_command_bytes=MAX_BYTES,
+        max_chat_chars=MAX_CHAT_CHARS,
+        command_timeout_s=5.0,
     )
-    recorder = Recorder()
-    services = CommandServices(conversation=conversation, events=recorder)
-    dispatcher = CommandPipeline(
-        (builtin_commands()),
-        services,
-        limiter=limiter,
-        max_bytes=MAX_BYTES,
-        timeout_s=5.0,
+    channel = attach_data_channel(
+        session,
+        room,  # type: ignore[arg-type]
+        graph_llm=brain.llm,
+        graph=brain.graph,
+        tools=[],
+        caller_identity=SENDERS[0].identity,
+        config=config,
     )
+    dispatcher, conversation = channel.pipeline, channel.conversation
     tally = Tally()
 
     async def deliver(payload: Payload) -> None:
@@ -318,6 +331,8 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     def throw(payload: Payload) -> None:
         runner.run(deliver(payload))
 
+    for case in REQUIRED_CASES:
+        runner.run(deliver(case))
     throw()
 
     assert tally.total >= EXAMPLES
@@ -334,6 +349,10 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     ):
         assert tally.codes.get(code, 0) > 0, (code, tally.codes)
     assert tally.drops.get("own_identity", 0) > 0 and tally.drops.get("agent_participant", 0) > 0
+    # every event the commands emitted reached the caller and matched the schema
+    runner.run(channel.events.flush())
+    assert channel.events.dropped == 0
+    assert channel.events.sent == len(room.sent(TOPIC_EVENT)) > 0
 
     # the conversation continues: a command and a typed turn are both answered
     help_reply = runner.run(
@@ -342,6 +361,7 @@ def test_hostile_payloads_get_a_reply_or_a_documented_drop(
     assert isinstance(help_reply, Reply) and help_reply.ok
     result = runner.run(_answer(session, "Is anyone there?"))
     assert result
+    runner.run(channel.aclose())
     runner.run(session.aclose())
 
 

@@ -6,7 +6,6 @@ separates "answered promptly" from "hung in 5 s timeouts and retries" (over 20 s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -14,13 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _worker_fakes import clear_worker_env
+from _worker_fakes import WorkerBrain
 from livekit.agents import Agent, AgentSession, APIError
 
-from agent.brain import build_brain
 from agent.graph_llm import DEFAULT_APOLOGY
-from agent.metadata import DispatchMetadata
-from agent.settings import WorkerSettings
 from tests.redis_process import RedisProcess
 
 NO_HANG_S = 12.0
@@ -38,21 +34,12 @@ async def apology_after(session: AgentSession, agent: Agent, text: str) -> float
 
 @pytest.mark.timeout(240)
 async def test_a_frozen_then_refusing_redis_gets_the_apology_promptly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_redis: Callable[..., RedisProcess]
+    tmp_path: Path, worker_brain: WorkerBrain, start_redis: Callable[..., RedisProcess]
 ) -> None:
-    clear_worker_env(monkeypatch)
     redis = start_redis("--appendonly", "yes")
-    settings = WorkerSettings(  # type: ignore[call-arg]
-        _env_file=None, DATA_DIR=tmp_path, REDIS_URL=redis.url, EMBEDDINGS_PROVIDER="hashing"
-    )
-    async with contextlib.AsyncExitStack() as stack:
-        brain = await build_brain(
-            settings,
-            DispatchMetadata(property_id="casa-del-sol"),
-            room_name="r",
-            caller_identity="c",
-            stack=stack,
-        )
+    async with worker_brain(
+        DATA_DIR=tmp_path, REDIS_URL=redis.url, EMBEDDINGS_PROVIDER="hashing"
+    ) as brain:
         assert brain.providers["checkpointer"] == "RedisCheckpointSaver"
         async with AgentSession(llm=brain.llm) as session:
             agent = Agent(instructions=brain.instructions)

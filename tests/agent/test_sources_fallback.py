@@ -16,10 +16,7 @@ from typing import Any
 import pytest
 from data_channel_fakes import (
     CALLER,
-    EVENT_SCHEMA,
-    FakeRoom,
     SmallBrain,
-    eventually,
     memory_store,
     small_brain,
     start_call,
@@ -28,6 +25,7 @@ from data_channel_fakes import (
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from livekit.agents import AgentSession
+from room_fakes import EVENT_SCHEMA, FakeRoom, eventually
 
 from agent.chat.conversation import TurnSources
 from agent.graph_llm.events import ToolEventHandler

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _worker_fakes import run_agent_cli, worker_process_env
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-
-from agent.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVEKIT_SECRET = "lk-secret-never-export-me"
@@ -75,8 +71,7 @@ def traced_turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rece
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     tmp = tmp_path_factory.mktemp("traced")
-    names = {info.alias for info in WorkerSettings.model_fields.values()}
-    env = {k: v for k, v in os.environ.items() if k not in names and not k.startswith("LANG")}
+    env = {k: v for k, v in worker_process_env().items() if not k.startswith("LANG")}
     env.update(
         DATA_DIR=str(tmp / "data"),
         PYTHONPATH=str(ROOT),
@@ -89,19 +84,12 @@ def traced_turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rece
         LANGSMITH_PROJECT="voice-agent-tests",
     )
     try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "agent",
-                "console",
-                "--text",
-                "--metadata",
-                json.dumps({"guest_name": GUEST, "property_id": "harbour-view"}),
-            ],
+        result = run_agent_cli(
+            "console",
+            "--text",
+            "--metadata",
+            json.dumps({"guest_name": GUEST, "property_id": "harbour-view"}),
             input=f"{QUESTION}\n",  # then end of input: the console exits by itself
-            capture_output=True,
-            text=True,
             cwd=tmp,
             env=env,
             timeout=240,

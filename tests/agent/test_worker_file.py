@@ -5,13 +5,12 @@ module-level `server`)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from agent.settings import WorkerSettings
+from _worker_fakes import worker_process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_FILE = ROOT / "agent" / "worker.py"
@@ -19,9 +18,7 @@ SECRET = "lk-secret-never-print-me"
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    names = {info.alias for info in WorkerSettings.model_fields.values()}
-    env = {k: v for k, v in os.environ.items() if k not in names}
-    return {**env, "DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path), **extra}
+    return worker_process_env(DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path), **extra)
 
 
 def _run(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from _worker_fakes import JobRunner, clear_worker_env
-from data_channel_fakes import FakeParticipant, FakeRoom, eventually
 from livekit.agents.testing import fake_job_context
 from livekit.agents.utils import http_context
+from room_fakes import FakeParticipant, FakeRoom, eventually
 
 from agent.server import JobEntrypoint
 from agent.settings import WorkerSettings

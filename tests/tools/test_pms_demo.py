@@ -4,7 +4,6 @@ upsell eligibility and idempotent requests — all against a real SQLite file.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,13 +15,6 @@ from tools.pms import DemoPMS, GapNightPolicy, OfferUnavailable, Reservation, St
 from tools.pms.demo.seed import load_seed
 
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "examples" / "knowledge" / "properties"
-
-
-@pytest.fixture
-async def pms(tmp_path: Path) -> AsyncIterator[DemoPMS]:
-    demo = DemoPMS(tmp_path / "demo.sqlite3", clock=clock)
-    yield demo
-    await demo.aclose()
 
 
 async def found(pms: DemoPMS, code: str, name: str) -> Reservation:

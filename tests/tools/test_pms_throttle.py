@@ -12,12 +12,10 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
-from pms_fakes import call_tool, clock, tools_by_name
+from pms_fakes import call_tool, tools_by_name
 
 from tools.pms import (
     DemoPMS,
@@ -33,13 +31,6 @@ from tools.pms import (
 CODE, NAME = "HVL-3342", "Johnson"  # a seeded demo booking
 GUESSES = 701
 CONVERSATIONS = 141
-
-
-@pytest.fixture
-async def pms(tmp_path: Path) -> AsyncIterator[DemoPMS]:
-    demo = DemoPMS(tmp_path / "demo.sqlite3", clock=clock)
-    yield demo
-    await demo.aclose()
 
 
 def _guesses() -> list[str]:

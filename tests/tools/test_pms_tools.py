@@ -3,10 +3,8 @@ sentence, and confirmed side effects that cannot book twice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,13 +25,6 @@ TOOL_NAMES = [
     "list_gap_night_offers",
     "leave_feedback",
 ]
-
-
-@pytest.fixture
-async def pms(tmp_path: Path) -> AsyncIterator[DemoPMS]:
-    demo = DemoPMS(tmp_path / "demo.sqlite3", clock=clock)
-    yield demo
-    await demo.aclose()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,13 +19,6 @@ from tools.pms import (
 from tools.pms.demo.seed import load_seed
 from tools.pms.ledger import InMemoryLedger, RedisLedger
 from tools.pms.matching import code_from_speech, last_name_from_speech, names_match
-
-
-@pytest.fixture
-async def pms(tmp_path: Path) -> AsyncIterator[DemoPMS]:
-    demo = DemoPMS(tmp_path / "demo.sqlite3", clock=clock)
-    yield demo
-    await demo.aclose()
 
 
 @pytest.mark.parametrize(

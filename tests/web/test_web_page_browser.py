@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,18 +18,14 @@ import pytest
 from livekit.api import TokenVerifier
 from token_server_helpers import token_server_process
 
+from tests.redis_process import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 LIVEKIT_KEY = "APIwebpage"
 LIVEKIT_SECRET = "web-page-test-secret-0123456789abcdef0123"
 APP_KEY = "web-page-app-key-5b1e"
 APP_SUB = "front-desk-tablet"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,7 @@ def chromium() -> Path:
 @contextmanager
 def _running_token_server() -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     """A dev-mode token server with one API key; its LIVEKIT_URL is a closed loopback port."""
-    livekit_url = f"ws://127.0.0.1:{_free_port()}"
+    livekit_url = f"ws://127.0.0.1:{free_port()}"
     env = {
         "LIVEKIT_URL": livekit_url,
         "LIVEKIT_API_KEY": LIVEKIT_KEY,

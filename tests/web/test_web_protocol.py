@@ -15,20 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from data_channel_fakes import check_event, check_reply, memory_store, small_brain, store_tools
-from jsonschema import Draft202012Validator
+from data_channel_fakes import memory_store, small_brain, store_tools
 from langchain_core.messages import ToolMessage
 from livekit.agents import AgentSession
 from pydantic import ValidationError
+from room_fakes import REQUEST_SCHEMA, FakeRoom, check_event, check_reply
 
-from agent.chat.channel import error_event_data, tool_finished_data, tool_started_data
-from agent.chat.conversation import Conversation, TurnSources
+from agent.chat.channel import (
+    DataChannel,
+    DataChannelConfig,
+    attach_data_channel,
+    error_event_data,
+    tool_finished_data,
+    tool_started_data,
+)
+from agent.chat.conversation import TurnSources
 from agent.chat.handlers import builtin_commands
 from agent.chat.pipeline import (
     ArgumentError,
     CommandPipeline,
-    CommandServices,
-    RateLimiter,
     Reply,
     Sender,
     decode_envelope,
@@ -40,50 +45,35 @@ from agent.chat.protocol import (
     SourcesData,
     ThreadResetData,
     Welcome,
-    Wire,
     event_envelope,
 )
 from agent.graph_llm.events import ToolFinished, ToolStarted
 from workflows.registry import build_workflow_registry
 
-ROOT = Path(__file__).resolve().parents[2]
 CALLER = Sender("caller-1", is_linked=True, is_staff=False)
 STAFF = Sender("staff-1", is_linked=False, is_staff=True)
-REQUEST_SCHEMA = Draft202012Validator(
-    json.loads((ROOT / "schemas" / "command-request.v1.json").read_text(encoding="utf-8"))
-)
 
 
-class _Events:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def emit(self, event_type: EventType, data: Wire) -> None:
-        self.sent.append(dict(check_event(event_envelope(event_type, data).model_dump())))
-
-
-async def _dispatcher(tmp_path: Path, *, limit: int = 1000) -> tuple[CommandPipeline, Any, _Events]:
+async def _channel(tmp_path: Path, *, limit: int = 1000) -> tuple[DataChannel, Any, FakeRoom]:
+    """The worker's data channel on a fake room; its events reach the caller, schema-checked."""
     await asyncio.to_thread(tmp_path.mkdir)
     store = await memory_store(tmp_path)
     tools = store_tools(store)
     brain = small_brain(model=None, tools=tools)
     session: AgentSession[Any] = AgentSession(llm=brain.llm)
-    events = _Events()
-    services = CommandServices(
-        conversation=Conversation(
-            session, brain.llm, graph=brain.graph, extra_providers={"embeddings": "hashing"}
-        ),
-        events=events,
+    room = FakeRoom()
+    channel = attach_data_channel(
+        session,
+        room,  # type: ignore[arg-type]
+        graph_llm=brain.llm,
+        graph=brain.graph,
         tools=tools,
+        caller_identity=CALLER.identity,
+        config=DataChannelConfig(rate_limit=limit, command_timeout_s=10, workflow_timeout_s=10),
         workflows=build_workflow_registry(store=store, model=None, pms=None),
+        extra_providers={"embeddings": "hashing"},
     )
-    dispatcher = CommandPipeline(
-        (builtin_commands(workflow_timeout_s=10)),
-        services,
-        limiter=RateLimiter(limit=limit, window_s=10),
-        timeout_s=10,
-    )
-    return dispatcher, tools, events
+    return channel, tools, room
 
 
 async def _reply(dispatcher: CommandPipeline, sender: Sender, request: dict[str, Any]) -> Any:
@@ -93,7 +83,8 @@ async def _reply(dispatcher: CommandPipeline, sender: Sender, request: dict[str,
 
 
 async def _agent_payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
-    dispatcher, tools, sent = await _dispatcher(tmp_path / "docs")
+    channel, tools, room = await _channel(tmp_path / "docs")
+    dispatcher = channel.pipeline
     requests = {
         "help": (CALLER, {"command": "help"}),
         "help_one": (CALLER, {"command": "help", "args": {"command": "search"}}),
@@ -121,7 +112,8 @@ async def _agent_payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
         name: await _reply(dispatcher, sender, {"v": 1, "id": f"w-{name}", **request})
         for name, (sender, request) in requests.items()
     }
-    limited, _, _ = await _dispatcher(tmp_path / "limited", limit=1)
+    limited_channel, _, _ = await _channel(tmp_path / "limited", limit=1)
+    limited = limited_channel.pipeline
     await _reply(limited, CALLER, {"v": 1, "id": "w-1", "command": "mode"})
     replies["rate_limited"] = await _reply(
         limited, CALLER, {"v": 1, "id": "w-2", "command": "mode"}
@@ -169,7 +161,8 @@ async def _agent_payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
         name: dict(check_event(event_envelope(kind, data).model_dump()))
         for name, (kind, data) in built.items()
     }
-    progress = [e for e in sent.sent if e["type"] == "workflow_progress"]
+    await channel.events.flush()
+    progress = room.events("workflow_progress")
     assert progress, "the document_qa run sent no progress"
     events["workflow_progress"] = progress[-1]
     return {"replies": replies, "events": events}

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from echo_graph import echo_graph
+from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from langgraph.graph import END, START, MessagesState, StateGraph
 
+from tests.redis_process import free_port
 from workflows.checkpoint import (
     CheckpointerUnavailableError,
     RedisCheckpointSaver,
@@ -22,14 +22,7 @@ from workflows.checkpoint import (
 
 
 async def _turn(checkpointer: BaseCheckpointSaver, text: str) -> list[str]:
-    async def reply(state: MessagesState) -> dict[str, list[AnyMessage]]:
-        return {"messages": [AIMessage(f"echo: {state['messages'][-1].content}")]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("reply", reply)
-    builder.add_edge(START, "reply")
-    builder.add_edge("reply", END)
-    graph = builder.compile(checkpointer=checkpointer)
+    graph = echo_graph(checkpointer)
     result = await graph.ainvoke(
         {"messages": [HumanMessage(text)]}, {"configurable": {"thread_id": "guest"}}
     )
@@ -42,12 +35,6 @@ def _names(directory: Path, prefix: str) -> list[str]:
 
 def _contents(directory: Path, name: str) -> list[bytes]:
     return [p.read_bytes() for p in directory.iterdir() if p.name == name]
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_redis_url_gives_the_redis_saver_even_with_a_sqlite_path(
@@ -87,7 +74,7 @@ async def test_nothing_configured_gives_memory() -> None:
 
 
 async def test_unreachable_redis_fails_at_open_with_a_clear_error() -> None:
-    port = _closed_port()
+    port = free_port()
     url = f"redis://worker:s3cret@127.0.0.1:{port}/0"
     async with asyncio.timeout(10):  # guards against a hang, not a latency assertion
         with pytest.raises(CheckpointerUnavailableError) as caught:

@@ -9,12 +9,13 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 import redis.asyncio as aioredis
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from echo_graph import echo_graph
+from langchain_core.messages import AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.channels import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.serde.types import ERROR
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability, interrupt
 
@@ -25,17 +26,6 @@ from workflows.checkpoint import RedisCheckpointSaver
 async def saver(redis_url: str) -> AsyncIterator[RedisCheckpointSaver]:
     async with RedisCheckpointSaver.from_url(redis_url) as s:
         yield s
-
-
-def echo_graph(checkpointer: RedisCheckpointSaver) -> CompiledStateGraph[Any, Any, Any, Any]:
-    async def reply(state: MessagesState) -> dict[str, list[AnyMessage]]:
-        return {"messages": [AIMessage(f"echo: {state['messages'][-1].content}")]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("reply", reply)
-    builder.add_edge(START, "reply")
-    builder.add_edge("reply", END)
-    return builder.compile(checkpointer=checkpointer)
 
 
 def thread(thread_id: str) -> RunnableConfig:

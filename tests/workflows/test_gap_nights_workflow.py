@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
@@ -16,13 +13,6 @@ from tools.pms import DemoPMS, fixed_clock
 from workflows.gap_nights import WORKFLOW_NAME, build_gap_nights_graph
 
 clock = fixed_clock(datetime(2025, 3, 10, 15, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-async def pms(tmp_path: Path) -> AsyncIterator[DemoPMS]:
-    demo = DemoPMS(tmp_path / "demo.sqlite3", clock=clock)
-    yield demo
-    await demo.aclose()
 
 
 async def run(

@@ -3,13 +3,11 @@ workflows.confirm, one booking even when the run is retried."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
@@ -24,13 +22,6 @@ clock = fixed_clock(datetime(2025, 3, 10, 15, 0, tzinfo=UTC))
 class Transcript:
     questions: list[str] = field(default_factory=list)
     said: list[str] = field(default_factory=list)
-
-
-@pytest.fixture
-async def pms(tmp_path: Path) -> AsyncIterator[DemoPMS]:
-    demo = DemoPMS(tmp_path / "demo.sqlite3", clock=clock)
-    yield demo
-    await demo.aclose()
 
 
 async def converse(

@@ -244,6 +244,14 @@ class FakeApaleo:
         return payload
 
     def _reservations(self) -> dict[str, dict[str, Any]]:
+        # id, status, unit group, arrival (days from today), nights, first and last name
+        plain = [
+            ("QHWTXNBV-2", "Confirmed", "BER-STU", 3, 3, "Lars", "Berg"),
+            ("WERTZUIO-1", "Confirmed", "BER-LOFT", 8, 2, "Jan", "Nowak"),
+            ("KLMNOPQR-1", "InHouse", "BER-STU", -2, 4, "Greta", "Schmidt"),
+            ("ZXCVBNMA-1", "CheckedOut", "BER-STU", -20, 3, "Paul", "Weiß"),
+            ("ASDFGHJK-1", "Canceled", "BER-LOFT", 12, 2, "Eva", "Kowalczyk"),
+        ]
         rows = [
             self._reservation(
                 "QHWTXNBV-1",
@@ -258,50 +266,11 @@ class FakeApaleo:
                 email="zoe.odegard@example.no",
                 phone="+47 912 55 501",
             ),
-            self._reservation(
-                "QHWTXNBV-2",
-                status="Confirmed",
-                group="BER-STU",
-                start=3,
-                nights=3,
-                first="Lars",
-                last="Berg",
-            ),
-            self._reservation(
-                "WERTZUIO-1",
-                status="Confirmed",
-                group="BER-LOFT",
-                start=8,
-                nights=2,
-                first="Jan",
-                last="Nowak",
-            ),
-            self._reservation(
-                "KLMNOPQR-1",
-                status="InHouse",
-                group="BER-STU",
-                start=-2,
-                nights=4,
-                first="Greta",
-                last="Schmidt",
-            ),
-            self._reservation(
-                "ZXCVBNMA-1",
-                status="CheckedOut",
-                group="BER-STU",
-                start=-20,
-                nights=3,
-                first="Paul",
-                last="Weiß",
-            ),
-            self._reservation(
-                "ASDFGHJK-1",
-                status="Canceled",
-                group="BER-LOFT",
-                start=12,
-                nights=2,
-                first="Eva",
-                last="Kowalczyk",
+            *(
+                self._reservation(
+                    rid, status=status, group=group, start=start, nights=n, first=f, last=last
+                )
+                for rid, status, group, start, n, f, last in plain
             ),
         ]
         return {row["id"]: row for row in rows}
